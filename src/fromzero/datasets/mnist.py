@@ -1,0 +1,149 @@
+"""MNIST and Fashion-MNIST: 28x28 greyscale images in 10 classes (NumPy only, no torch).
+
+Files are looked for, in order, in ``data_dir`` (when given), in the copy embedded in the
+package (MNIST only), and in the cache folder (``$FROMZERO_CACHE`` or ``~/.cache/fromzero``).
+When they are missing everywhere they are downloaded from the usual public mirrors; offline,
+the error says which files to put where. Every file's decompressed content is checked against
+its SHA-256, and the parsed arrays are cached as ``.npy`` next to it.
+"""
+from __future__ import annotations
+
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, unknown_name
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+
+EMBEDDED = Path(__file__).resolve().parent.parent / "_data"
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    name: str
+    folder: str
+    mirrors: tuple[str, ...]
+    sha256: dict  # file name -> sha256 of the decompressed content
+    classes: tuple[str, ...]
+
+
+DATASETS = {
+    "mnist": ImageDataset(
+        "mnist", "mnist",
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+         "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+        {"train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+         "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+         "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+         "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"},
+        tuple(str(i) for i in range(10))),
+    "fashion-mnist": ImageDataset(
+        "fashion-mnist", "fashion_mnist",
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        {"train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+         "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+         "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+         "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+}
+SPLITS = {"train": "train", "test": "t10k"}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FROMZERO_CACHE", Path.home() / ".cache" / "fromzero"))
+
+
+def _find(stem: str, folders: list[Path]) -> Path | None:
+    for folder in folders:
+        for name in (stem + ".gz", stem):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def _download(ds: ImageDataset, stem: str, dest: Path, searched: list[Path]) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / f"{stem}.gz"
+    errors = []
+    for mirror in ds.mirrors:
+        try:
+            with urllib.request.urlopen(mirror + stem + ".gz", timeout=30) as r:
+                data = r.read()
+            tmp = target.with_suffix(".part")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            return target
+        except OSError as e:
+            errors.append(f"{mirror}: {e}")
+    where = ", ".join(str(f) for f in searched)
+    raise DataError(
+        f"{ds.name}: {stem}(.gz) not found in {where} and could not be downloaded "
+        f"({'; '.join(errors)}). Offline? Put the four IDX files ({', '.join(ds.sha256)}, "
+        f"gzip-compressed or raw) in a folder and pass it as data_dir (CLI: --data-dir).")
+
+
+def _load_array(ds: ImageDataset, stem: str, data_dir, download: bool) -> np.ndarray:
+    folders = [Path(data_dir)] if data_dir is not None else []
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise DataError(f"data_dir {data_dir}: expected a folder holding {ds.name}'s IDX files, "
+                        "but it does not exist")
+    folders += [EMBEDDED / ds.folder, cache_dir() / ds.folder]
+    path = _find(stem, folders)
+    if path is None:
+        if not download:
+            raise DataError(f"{ds.name}: {stem}(.gz) not found in "
+                            f"{', '.join(str(f) for f in folders)}")
+        path = _download(ds, stem, cache_dir() / ds.folder, folders)
+    sha = ds.sha256[stem]
+    npy = cache_dir() / "npy" / f"{stem}-{sha[:16]}.npy"
+    if npy.is_file() and npy.stat().st_mtime >= path.stat().st_mtime:
+        try:
+            return np.load(npy, allow_pickle=False)
+        except (OSError, ValueError):
+            pass  # a damaged cache entry: fall back to the source file
+    magic = IMAGES_MAGIC if "images" in stem else LABELS_MAGIC
+    arr = read_idx(path, magic=magic, sha256=sha)
+    try:
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        tmp = npy.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, arr)
+        os.replace(tmp, npy)
+    except OSError:
+        pass  # a read-only cache is not an error
+    return arr
+
+
+def load_mnist(split: str = "train", data_dir=None, name: str = "mnist",
+               download: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Load MNIST (or Fashion-MNIST with ``name="fashion-mnist"``).
+
+    Args:
+        split: ``"train"`` (60,000 images) or ``"test"`` (10,000 images).
+        data_dir: a folder with the IDX files (``train-images-idx3-ubyte[.gz]`` ...), optional.
+        name: ``"mnist"`` or ``"fashion-mnist"``.
+        download: fetch missing files from the public mirrors.
+
+    Returns:
+        ``(images, labels)``: uint8 arrays of shape (N, 28, 28) and int64 of shape (N,).
+
+    Example:
+        >>> x, y = load_mnist("test")
+        >>> x.shape, y[:5].tolist()
+        ((10000, 28, 28), [7, 2, 1, 0, 4])
+    """
+    if name not in DATASETS:
+        raise unknown_name("dataset", name, DATASETS)
+    if split not in SPLITS:
+        raise unknown_name("split", split, SPLITS)
+    ds = DATASETS[name]
+    prefix = SPLITS[split]
+    images = _load_array(ds, f"{prefix}-images-idx3-ubyte", data_dir, download)
+    labels = _load_array(ds, f"{prefix}-labels-idx1-ubyte", data_dir, download)
+    if len(images) != len(labels):
+        raise DataError(f"{ds.name} {split}: {len(images)} images but {len(labels)} labels")
+    return images, labels.astype(np.int64)

@@ -1,0 +1,164 @@
+"""Callbacks: everything that cuts across training (progress, logging, plots, checkpoints, stopping).
+
+A callback overrides any of the hooks below. Callbacks with state expose
+``state_dict``/``load_state_dict``; the trainer saves it with its checkpoints.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+
+class Callback:
+    def on_train_begin(self, trainer): ...
+    def on_epoch_begin(self, trainer, epoch): ...
+    def on_batch_end(self, trainer, logs): ...
+    def on_epoch_end(self, trainer, epoch, logs): ...
+    def on_train_end(self, trainer, logs): ...
+
+
+class History(Callback):
+    """Keras-style history: ``history.history["loss"]`` is the list of per-epoch losses."""
+
+    def __init__(self):
+        self.epochs: list[dict] = []
+
+    @property
+    def history(self) -> dict:
+        keys = list(dict.fromkeys(k for e in self.epochs for k in e))
+        return {k: [e.get(k, math.nan) for e in self.epochs] for k in keys}
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.epochs.append(dict(logs))
+
+    def state_dict(self):
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state):
+        self.epochs = list(state["epochs"])
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch with the running loss, metrics and samples/s; a summary line after."""
+
+    def __init__(self, every: int = 10, file=None):
+        self.every, self.file = every, file or sys.stderr
+        self.bar = None
+
+    def on_epoch_begin(self, trainer, epoch):
+        self.bar = tqdm(total=trainer.steps_per_epoch, desc=f"epoch {epoch + 1}/{trainer.epochs}",
+                        unit="step", leave=False, file=self.file, dynamic_ncols=True, mininterval=0.5)
+        self.t0, self.samples = time.perf_counter(), 0
+
+    def on_batch_end(self, trainer, logs):
+        self.samples += logs["batch_size"]
+        self.bar.update(1)
+        if logs["step_in_epoch"] % self.every == 0:
+            rate = self.samples / max(time.perf_counter() - self.t0, 1e-9)
+            post = {"loss": f"{logs['loss']():.4f}"}
+            post.update({k: f"{v():.4f}" for k, v in logs["metrics"].items()})
+            post["samples/s"] = f"{rate:.0f}"
+            self.bar.set_postfix(post, refresh=False)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.bar.close()
+        shown = {k: v for k, v in logs.items() if k not in ("epoch", "step")}
+        line = " - ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
+        tqdm.write(f"epoch {epoch + 1}/{trainer.epochs}: {line}", file=self.file)
+
+
+class CSVLogger(Callback):
+    """Append each epoch's logs to ``history.csv`` (rewritten whole, so columns may grow)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        from ..checkpoint import atomic_write_text
+
+        rows = trainer.history.epochs
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        import io
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=keys, restval="")
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(self.path, buf.getvalue())
+
+
+class PlotHistory(Callback):
+    """Save a PNG of the training curves (loss and each metric, train vs validation)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def on_train_end(self, trainer, logs):
+        plot_history(trainer.history.history, self.path)
+
+
+def plot_history(history: dict, path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for k in history if not k.startswith("val_") and k not in
+             ("epoch", "step", "lr", "time_s", "samples_per_s") and isinstance(history[k][0], (int, float))]
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(5 * max(len(names), 1), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        x = history.get("epoch", list(range(1, len(history[name]) + 1)))
+        ax.plot(x, history[name], marker="o", label="train")
+        if "val_" + name in history:
+            ax.plot(x, history["val_" + name], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs; optionally restore the best weights."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 3, mode: str = "min",
+                 restore_best: bool = True):
+        self.monitor, self.patience, self.mode, self.restore_best = monitor, patience, mode, restore_best
+        self.best, self.wait, self.best_state = None, 0, None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        v = logs.get(self.monitor)
+        if v is None:
+            return
+        better = self.best is None or (v < self.best if self.mode == "min" else v > self.best)
+        if better:
+            self.best, self.wait = v, 0
+            if self.restore_best:
+                self.best_state = {k: t.detach().clone() for k, t in trainer.model.state_dict().items()}
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                trainer.stop_training = True
+
+    def on_train_end(self, trainer, logs):
+        if self.restore_best and self.best_state is not None:
+            trainer.model.load_state_dict(self.best_state)
+
+    def state_dict(self):
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state):
+        self.best, self.wait = state["best"], state["wait"]

@@ -1,0 +1,344 @@
+"""The one training loop. CNNs, RNNs, GPT pre-training and fine-tuning all go through it.
+
+Per optimizer step: forward, loss, backward (``grad_accum`` micro-batches), optional gradient
+clipping, a guard against non-finite values, the optimizer step, the learning-rate schedule.
+Everything else (progress bar, history, checkpoints, plots, early stopping) is a callback.
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .. import checkpoint as ckpt
+from ..device import autocast, resolve_device
+from ..errors import FromzeroError
+from .callbacks import CSVLogger, History, PlotHistory, ProgressBar
+from .data import TensorBatches
+from .losses import get_loss
+from .metrics import get_metrics
+from .optim import get_optimizer
+
+
+class NonFiniteError(FromzeroError):
+    """The loss or a gradient became NaN or Inf; the optimizer step was not taken."""
+
+
+def _to(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _batch_size(x) -> int:
+    while isinstance(x, (tuple, list)):
+        x = x[0]
+    return len(x) if hasattr(x, "__len__") else 1
+
+
+def as_batches(data, batch_size: int = 32, shuffle: bool = False, seed: int = 0):
+    """Anything the trainer accepts -> an iterable of batches.
+
+    ``(x, y)`` arrays/tensors -> ``TensorBatches``; a ``Dataset`` -> ``DataLoader``; an iterable of
+    batches (a ``DataLoader``, a token stream) is used as it is.
+    """
+    if isinstance(data, tuple) and len(data) in (1, 2) and all(
+            isinstance(a, (torch.Tensor, np.ndarray)) for a in data):
+        return TensorBatches(*data, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    if isinstance(data, (torch.Tensor, np.ndarray)):
+        return TensorBatches(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    if isinstance(data, Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
+        if len(data) == 0:
+            raise FromzeroError("expected at least one sample, got an empty Dataset")
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle)
+    if hasattr(data, "__iter__"):
+        return data
+    raise FromzeroError(f"data: expected (x, y) arrays, a Dataset, a DataLoader or an iterable of "
+                        f"batches, got {type(data).__name__}")
+
+
+class Trainer:
+    """Train any ``nn.Module``. See docs/architecture.md for the full contract.
+
+    Example:
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+        >>> trainer = Trainer(model, optimizer="adam", loss="sparse_categorical_crossentropy",
+        ...                   metrics=["accuracy"], verbose=0)
+        >>> x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+        >>> history = trainer.fit((x, y), epochs=2)  # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, optimizer="adam", lr: float | None = None,
+                 weight_decay: float | None = None, loss="sparse_categorical_crossentropy",
+                 metrics=(), callbacks=(), device="auto", grad_clip: float | None = None,
+                 grad_accum: int = 1, schedule=None, amp="auto", compile: bool = False,
+                 run_dir=None, verbose: int = 1, nan_guard: str | None = "stop",
+                 checkpoint_every: int | None = None, keep_checkpoints: int = 2):
+        if not isinstance(model, nn.Module):
+            raise FromzeroError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        if grad_accum < 1:
+            raise FromzeroError(f"grad_accum: expected an integer >= 1, got {grad_accum}")
+        if nan_guard not in (None, "stop", "skip"):
+            raise FromzeroError(f"nan_guard: expected 'stop', 'skip' or None, got {nan_guard!r}")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        self.forward = torch.compile(self.model) if compile else self.model
+        self.loss_fn = get_loss(loss)
+        self.metrics = get_metrics(metrics)
+        self.optimizer = get_optimizer(optimizer, self.model, lr, weight_decay)
+        for g in self.optimizer.param_groups:
+            g.setdefault("initial_lr", g["lr"])
+        self.schedule, self.grad_clip, self.grad_accum = schedule, grad_clip, grad_accum
+        self.amp, self.nan_guard = amp, nan_guard
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.checkpoint_every, self.keep_checkpoints = checkpoint_every, keep_checkpoints
+        self.history = History()
+        self.callbacks = [self.history]
+        if verbose:
+            self.callbacks.append(ProgressBar())
+        if self.run_dir:
+            self.callbacks += [CSVLogger(self.run_dir / "history.csv"),
+                               PlotHistory(self.run_dir / "history.png")]
+        self.callbacks += list(callbacks)
+        self.step, self.epoch, self.stop_training = 0, 0, False
+        self.epochs = self.steps_per_epoch = 0
+        self.train_data = None
+
+    # --- one step ------------------------------------------------------------------------------
+    def compute_loss(self, batch):
+        """Forward one batch: ``(loss, outputs, targets)``. Override for custom objectives."""
+        x, y = (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (tuple, list)) \
+            else (batch, None)
+        xs = x if isinstance(x, (tuple, list)) else (x,)
+        with autocast(self.device, self.amp):
+            if self.loss_fn is None:  # the model computes its own loss
+                out = self.forward(*xs, y) if y is not None else self.forward(*xs)
+                outputs, loss = out if isinstance(out, tuple) else (None, out)
+            else:
+                outputs = self.forward(*xs)
+                loss = self.loss_fn(outputs, y)
+        return loss, outputs, y
+
+    def train_step(self, batches: list) -> dict:
+        """One optimizer step over ``grad_accum`` micro-batches."""
+        self.optimizer.zero_grad(set_to_none=True)
+        total, n, outs = 0.0, 0, []
+        for batch in batches:
+            loss, outputs, y = self.compute_loss(batch)
+            bs = _batch_size(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            (loss / len(batches)).backward()
+            total = total + loss.detach() * bs
+            n += bs
+            outs.append((outputs, y))
+        loss_mean = total / n
+        bad = self._check_finite(loss_mean)
+        if bad is None:
+            if self.schedule is not None:
+                m = float(self.schedule(self.step))
+                for g in self.optimizer.param_groups:
+                    g["lr"] = g["initial_lr"] * m
+            self.optimizer.step()
+            self.step += 1
+        return {"loss_sum": total, "n": n, "outputs": outs, "skipped": bad is not None}
+
+    def _check_finite(self, loss):
+        gnorm = None
+        if self.grad_clip:
+            gnorm = nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        if self.nan_guard is None:
+            return None
+        bad = None
+        if not torch.isfinite(loss):
+            bad = f"loss is {loss.item()}"
+        elif gnorm is not None and not torch.isfinite(gnorm):
+            bad = f"gradient norm is {gnorm.item()}"
+        if bad and self.nan_guard == "stop":
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteError(f"non-finite value at step {self.step + 1}: {bad}; training stopped "
+                                 "before the optimizer step (parameters unchanged)"
+                                 + (f"; last checkpoint in {self.run_dir}" if self.run_dir else ""))
+        return bad
+
+    # --- loops ---------------------------------------------------------------------------------
+    def _next_batches(self):
+        out = []
+        while len(out) < self.grad_accum:
+            try:
+                out.append(_to(next(self._iter), self.device))
+            except StopIteration:
+                self._iter = iter(self.train_data)
+                if out:
+                    break
+        return out
+
+    def fit(self, train, epochs: int = 1, steps_per_epoch: int | None = None, validation_data=None,
+            validation_steps: int | None = None, batch_size: int = 32, shuffle: bool = True,
+            seed: int = 0, resume: bool | str = False):
+        """Train for ``epochs`` epochs; returns the ``History`` callback (``.history`` dict)."""
+        self.train_data = as_batches(train, batch_size, shuffle, seed)
+        if steps_per_epoch is None:
+            try:
+                steps_per_epoch = max(1, -(-len(self.train_data) // self.grad_accum))
+            except TypeError:
+                raise FromzeroError("steps_per_epoch: required for a data stream without a length") from None
+        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        self.val_data = None if validation_data is None else as_batches(validation_data, batch_size)
+        self.validation_steps = validation_steps
+        if resume:
+            self.resume(resume if isinstance(resume, (str, Path)) else None)
+        self._iter = iter(self.train_data)
+        self.stop_training = False
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        logs = {}
+        while self.epoch < epochs and not self.stop_training:
+            logs = self._run_epoch(self.epoch)
+            self.epoch += 1
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, self.epoch - 1, logs)
+            if self.run_dir and (self.checkpoint_every is None or self.epoch % self.checkpoint_every == 0):
+                self.save_checkpoint()
+        for cb in self.callbacks:
+            cb.on_train_end(self, logs)
+        return self.history
+
+    def _run_epoch(self, epoch: int) -> dict:
+        self.model.train()
+        for cb in self.callbacks:
+            cb.on_epoch_begin(self, epoch)
+        t0 = time.perf_counter()
+        loss_sum, n, skipped = 0.0, 0, 0
+        msum = {k: 0.0 for k in self.metrics}
+        mcount = dict.fromkeys(self.metrics, 0)
+        for i in range(self.steps_per_epoch):
+            batches = self._next_batches()
+            r = self.train_step(batches)
+            skipped += r["skipped"]
+            loss_sum, n = loss_sum + r["loss_sum"], n + r["n"]
+            with torch.no_grad():
+                for outputs, y in r["outputs"]:
+                    for k, fn in self.metrics.items():
+                        s, c = fn(outputs.detach(), y)
+                        msum[k], mcount[k] = msum[k] + s, mcount[k] + c
+            blogs = {"batch_size": r["n"], "step_in_epoch": i + 1, "step": self.step,
+                     "loss": lambda: float(loss_sum / max(n, 1)),
+                     "metrics": {k: (lambda k=k: float(msum[k]) / max(mcount[k], 1)) for k in msum}}
+            for cb in self.callbacks:
+                cb.on_batch_end(self, blogs)
+            if self.stop_training:
+                break
+        dt = time.perf_counter() - t0
+        logs = {"epoch": epoch + 1, "step": self.step, "loss": float(loss_sum / max(n, 1))}
+        logs.update({k: float(msum[k]) / max(mcount[k], 1) for k in msum})
+        if self.val_data is not None:
+            logs.update({f"val_{k}": v for k, v in self.evaluate(self.val_data, self.validation_steps).items()})
+        logs["lr"] = self.optimizer.param_groups[0]["lr"]
+        logs["samples_per_s"] = n / dt if dt > 0 else 0.0
+        logs["time_s"] = dt
+        if skipped:
+            logs["skipped_steps"] = skipped
+        return logs
+
+    @torch.no_grad()
+    def evaluate(self, data, steps: int | None = None, batch_size: int = 256) -> dict:
+        """Mean loss and metrics over ``data`` (all of it, or ``steps`` batches)."""
+        data = as_batches(data, batch_size)
+        was_training = self.model.training
+        self.model.eval()
+        loss_sum, n = 0.0, 0
+        msum, mcount = dict.fromkeys(self.metrics, 0.0), dict.fromkeys(self.metrics, 0)
+        for i, batch in enumerate(data):
+            if steps is not None and i >= steps:
+                break
+            batch = _to(batch, self.device)
+            loss, outputs, y = self.compute_loss(batch)
+            bs = _batch_size(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            loss_sum, n = loss_sum + loss.float() * bs, n + bs
+            for k, fn in self.metrics.items():
+                s, c = fn(outputs, y)
+                msum[k], mcount[k] = msum[k] + s, mcount[k] + c
+        self.model.train(was_training)
+        if n == 0:
+            raise FromzeroError("evaluate: expected at least one batch, got an empty dataset")
+        out = {"loss": float(loss_sum / n)}
+        out.update({k: float(msum[k]) / max(mcount[k], 1) for k in msum})
+        return out
+
+    @torch.no_grad()
+    def predict(self, data, batch_size: int = 256) -> torch.Tensor:
+        """Model outputs for every sample of ``data`` (x only, or (x, y) batches), on the CPU."""
+        data = as_batches(data, batch_size)
+        was_training = self.model.training
+        self.model.eval()
+        outs = []
+        for batch in data:
+            x = batch[0] if isinstance(batch, (tuple, list)) else batch
+            x = _to(x, self.device)
+            with autocast(self.device, self.amp):
+                outs.append(self.forward(*(x if isinstance(x, (tuple, list)) else (x,))).float().cpu())
+        self.model.train(was_training)
+        return torch.cat(outs)
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {"optimizer": self.optimizer.state_dict(), "step": self.step, "epoch": self.epoch,
+                 "rng": {"torch": torch.get_rng_state(), "numpy": _np_state(), "python": random.getstate()},
+                 "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.callbacks)
+                               if hasattr(cb, "state_dict")}}
+        if torch.cuda.is_available():
+            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+        if hasattr(self.train_data, "state_dict"):
+            state["data"] = self.train_data.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(_np_unstate(state["rng"]["numpy"]))
+        random.setstate(_tuples(state["rng"]["python"]))
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        for i, cb in enumerate(self.callbacks):
+            if str(i) in state["callbacks"] and hasattr(cb, "load_state_dict"):
+                cb.load_state_dict(state["callbacks"][str(i)])
+        if "data" in state and hasattr(self.train_data, "load_state_dict"):
+            self.train_data.load_state_dict(state["data"])
+
+    def save_checkpoint(self) -> Path:
+        return ckpt.save_checkpoint(self.run_dir, self.step, self.model, self.state_dict(),
+                                    keep=self.keep_checkpoints)
+
+    def resume(self, path=None) -> bool:
+        """Load the newest complete checkpoint of ``run_dir`` (or ``path``); False if there is none."""
+        if path is None:
+            found = ckpt.list_checkpoints(self.run_dir) if self.run_dir else []
+            if not found:
+                return False
+            path = found[-1]
+        state = ckpt.load_checkpoint(path, self.model)
+        self.load_state_dict(state)
+        return True
+
+
+def _np_state():
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def _np_unstate(s):
+    return (s["name"], s["keys"].numpy().astype(np.uint32), s["pos"], s["has_gauss"], s["cached"])
+
+
+def _tuples(x):
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
