@@ -179,10 +179,10 @@ def load_weights(path, model: nn.Module, strict: bool = True) -> nn.Module:
         if missing or extra:
             raise CheckpointError(f"{path}: tensors do not match the model: missing {missing[:5]}, "
                                   f"unexpected {extra[:5]}")
-    for k, t in tensors.items():
-        if k in own and own[k].shape != t.shape:
-            raise CheckpointError(f"{path}: tensor {k!r} has shape {tuple(t.shape)} in the file, "
-                                  f"but the model expects {tuple(own[k].shape)}")
+    bad = [f"tensor {k!r} has shape {tuple(tensors[k].shape)} in the file, but the model expects "
+           f"{tuple(t.shape)}" for k, t in own.items() if k in tensors and tensors[k].shape != t.shape]
+    if bad:
+        raise CheckpointError(f"{path}: " + "; ".join(bad))
     model.load_state_dict(tensors, strict=strict)
     return model
 

@@ -19,6 +19,8 @@ def register(sub):
     m.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist",
                    help="which dataset (default: mnist, embedded; fashion-mnist is read from --data-dir or downloaded)")
     m.add_argument("--data-dir", default=None, help="folder with the IDX files (default: the embedded copy)")
+    m.add_argument("--limit", type=positive_int, default=None,
+                   help="train on the first N training images only, for quick experiments (default: all 60,000)")
     m.add_argument("--out", default="runs/mnist-cnn", help="run directory to write (default: runs/mnist-cnn)")
     m.add_argument("--demo", action="store_true",
                    help="the quick demo recipe: 3 epochs, lr 0.002 (explicit options still win)")
@@ -35,7 +37,7 @@ def run_mnist(args) -> int:
         if getattr(args, k) is not None:
             setattr(base, k, getattr(args, k))
     base.seed, base.dataset, base.data_dir = args.seed, args.dataset, args.data_dir
-    base.schedule, base.device = args.schedule, args.device
+    base.schedule, base.device, base.limit = args.schedule, args.device, args.limit
     metrics = train_mnist(args.out, base)
     print(f"test accuracy: {metrics['accuracy'] * 100:.2f}%  (test loss {metrics['loss']:.4f})")
     print(f"run saved to {args.out}")

@@ -61,7 +61,7 @@ def parse_idx(data: bytes, name: str = "<bytes>", magic: int | None = None) -> n
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "too long"
         raise DataError(f"{name}: {what}: shape {shape} needs {expected} bytes, got {len(data)}")
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).copy()
 
 
 def read_idx(path: str | Path, magic: int | None = None, sha256: str | None = None) -> np.ndarray:

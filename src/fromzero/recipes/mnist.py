@@ -25,6 +25,7 @@ class MnistConfig:
     data_dir: str | None = None
     schedule: str = "cosine"  # "cosine" (warmup + cosine decay) or "constant" (the tutorial's)
     device: str = "auto"
+    limit: int | None = None  # use only the first `limit` training images (quick experiments)
 
     def validate(self):
         problems = []
@@ -34,6 +35,8 @@ class MnistConfig:
             problems.append(f"batch_size must be an integer in [1, 65536], got {self.batch_size!r}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr <= 10):
             problems.append(f"lr must be a number in (0, 10], got {self.lr!r}")
+        if self.limit is not None and not (isinstance(self.limit, int) and self.limit >= 1):
+            problems.append(f"limit must be a positive integer, got {self.limit!r}")
         if self.schedule not in ("cosine", "constant"):
             problems.append(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if problems:
@@ -60,6 +63,7 @@ def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1) -> dic
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     xtr, ytr = load_mnist("train", cfg.data_dir, cfg.dataset)
+    xtr, ytr = xtr[:cfg.limit], ytr[:cfg.limit]
     xte, yte = load_mnist("test", cfg.data_dir, cfg.dataset)
     x_train, x_test = to_inputs(xtr), to_inputs(xte)
     y_train, y_test = torch.from_numpy(ytr), torch.from_numpy(yte)

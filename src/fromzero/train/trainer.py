@@ -102,13 +102,14 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir else None
         self.checkpoint_every, self.keep_checkpoints = checkpoint_every, keep_checkpoints
         self.history = History()
-        self.callbacks = [self.history]
+        # the user's callbacks run first, so that keys they add to the epoch logs (tokens/s,
+        # MFU, ...) reach the history, the progress line and history.csv
+        self.callbacks = list(callbacks) + [self.history]
         if verbose:
             self.callbacks.append(ProgressBar())
         if self.run_dir:
             self.callbacks += [CSVLogger(self.run_dir / "history.csv"),
                                PlotHistory(self.run_dir / "history.png")]
-        self.callbacks += list(callbacks)
         self.step, self.epoch, self.stop_training = 0, 0, False
         self.epochs = self.steps_per_epoch = 0
         self.train_data = None
@@ -193,8 +194,10 @@ class Trainer:
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.val_data = None if validation_data is None else as_batches(validation_data, batch_size)
         self.validation_steps = validation_steps
-        if resume:
+        if resume:  # continue to `epochs` in total from the newest checkpoint
             self.resume(resume if isinstance(resume, (str, Path)) else None)
+        else:  # like Keras: each fit() call trains `epochs` epochs and returns its own history
+            self.epoch, self.history.epochs = 0, []
         self._iter = iter(self.train_data)
         self.stop_training = False
         for cb in self.callbacks:
