@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import CheckpointError, ConfigError, unknown_name
+from .errors import CheckpointError, ConfigError, FromzeroError, unknown_name
 
 MODELS: dict[str, tuple[type, type | None]] = {}
 
@@ -61,9 +61,15 @@ def build_model(spec: dict) -> nn.Module:
     if name not in MODELS:
         raise unknown_name("model", name, MODELS)
     cls, config_cls = MODELS[name]
-    if hasattr(cls, "from_config"):
-        return cls.from_config(spec["config"])
-    return cls(make_config(config_cls, spec["config"]))
+    try:
+        if hasattr(cls, "from_config"):
+            return cls.from_config(spec["config"])
+        return cls(make_config(config_cls, spec["config"]))
+    except FromzeroError:
+        raise
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:
+        raise ConfigError(f"config of model {name!r} does not describe a valid model: "
+                          f"{type(e).__name__}: {e}") from None
 
 
 def make_config(config_cls, values: dict, source: str = "config"):
@@ -213,7 +219,10 @@ def load_model(run_dir, device="cpu") -> nn.Module:
     if "name" not in spec or "config" not in spec:
         raise CheckpointError(f"{run_dir / 'model.json'}: expected keys 'name' and 'config', "
                               f"got {sorted(spec)}")
-    model = build_model(spec)
+    try:
+        model = build_model(spec)
+    except FromzeroError as e:
+        raise CheckpointError(f"{run_dir / 'model.json'}: {e}") from None
     load_weights(run_dir / "model.safetensors", model)
     return model.to(device).eval()
 

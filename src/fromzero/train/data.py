@@ -53,7 +53,7 @@ class TensorBatches:
 
     def __iter__(self):
         n = len(self.x)
-        if self.epoch_order is None or self.pos == 0:
+        if self.pos == 0 or (self.shuffle and self.epoch_order is None):  # else: resume mid-epoch
             self.epoch_order = torch.randperm(n, generator=self.gen) if self.shuffle else None
             self.pos = 0
         while self.pos < len(self):
@@ -78,5 +78,3 @@ class TensorBatches:
         self.pos = int(state["pos"])
         order = state["order"]
         self.epoch_order = order if order.numel() else None
-        if self.pos and self.shuffle and self.epoch_order is None:
-            self.pos = 0

@@ -45,7 +45,16 @@ def _batch_size(x) -> int:
     return len(x) if hasattr(x, "__len__") else 1
 
 
-def as_batches(data, batch_size: int = 32, shuffle: bool = False, seed: int = 0):
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: give NumPy and ``random`` in each worker a distinct seed
+    derived from torch's per-worker seed (itself derived from the loader's generator), so that
+    workers differ from each other and a run with the same seed repeats exactly."""
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def as_batches(data, batch_size: int = 32, shuffle: bool = False, seed: int = 0, num_workers: int = 0):
     """Anything the trainer accepts -> an iterable of batches.
 
     ``(x, y)`` arrays/tensors -> ``TensorBatches``; a ``Dataset`` -> ``DataLoader``; an iterable of
@@ -59,7 +68,8 @@ def as_batches(data, batch_size: int = 32, shuffle: bool = False, seed: int = 0)
     if isinstance(data, Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
         if len(data) == 0:
             raise FromzeroError("expected at least one sample, got an empty Dataset")
-        return DataLoader(data, batch_size=batch_size, shuffle=shuffle)
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                          generator=torch.Generator().manual_seed(seed), worker_init_fn=seed_worker)
     if hasattr(data, "__iter__"):
         return data
     raise FromzeroError(f"data: expected (x, y) arrays, a Dataset, a DataLoader or an iterable of "
@@ -83,6 +93,8 @@ class Trainer:
                  grad_accum: int = 1, schedule=None, amp="auto", compile: bool = False,
                  run_dir=None, verbose: int = 1, nan_guard: str | None = "stop",
                  checkpoint_every: int | None = None, keep_checkpoints: int = 2):
+        # checkpoint_every: also checkpoint every N optimizer steps (run_dir runs always checkpoint
+        # at the end of each epoch); keep_checkpoints: how many to keep.
         if not isinstance(model, nn.Module):
             raise FromzeroError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         if grad_accum < 1:
@@ -152,21 +164,21 @@ class Trainer:
         return {"loss_sum": total, "n": n, "outputs": outs, "skipped": bad is not None}
 
     def _check_finite(self, loss):
+        """Clip gradients if asked; with the NaN guard on, refuse a non-finite loss or gradient."""
         gnorm = None
-        if self.grad_clip:
-            gnorm = nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        if self.grad_clip or self.nan_guard:
+            gnorm = nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip or float("inf"))
         if self.nan_guard is None:
             return None
-        bad = None
-        if not torch.isfinite(loss):
-            bad = f"loss is {loss.item()}"
-        elif gnorm is not None and not torch.isfinite(gnorm):
-            bad = f"gradient norm is {gnorm.item()}"
-        if bad and self.nan_guard == "stop":
-            self.optimizer.zero_grad(set_to_none=True)
+        if bool(torch.isfinite(loss + gnorm)):  # one sync: finite iff both are finite
+            return None
+        bad = f"loss is {loss.item()}" if not torch.isfinite(loss) else f"gradient norm is {gnorm.item()}"
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.nan_guard == "stop":
+            last = ckpt.list_checkpoints(self.run_dir) if self.run_dir else []
             raise NonFiniteError(f"non-finite value at step {self.step + 1}: {bad}; training stopped "
                                  "before the optimizer step (parameters unchanged)"
-                                 + (f"; last checkpoint in {self.run_dir}" if self.run_dir else ""))
+                                 + (f"; last good checkpoint: {last[-1]}" if last else ""))
         return bad
 
     # --- loops ---------------------------------------------------------------------------------
@@ -184,7 +196,11 @@ class Trainer:
     def fit(self, train, epochs: int = 1, steps_per_epoch: int | None = None, validation_data=None,
             validation_steps: int | None = None, batch_size: int = 32, shuffle: bool = True,
             seed: int = 0, resume: bool | str = False):
-        """Train for ``epochs`` epochs; returns the ``History`` callback (``.history`` dict)."""
+        """Train for ``epochs`` epochs; returns the ``History`` callback (``.history`` dict).
+
+        With ``resume=True`` (or a checkpoint path) training continues from the newest complete
+        checkpoint in ``run_dir`` up to ``epochs`` in total, mid-epoch included.
+        """
         self.train_data = as_batches(train, batch_size, shuffle, seed)
         if steps_per_epoch is None:
             try:
@@ -194,61 +210,74 @@ class Trainer:
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.val_data = None if validation_data is None else as_batches(validation_data, batch_size)
         self.validation_steps = validation_steps
+        self._acc = None
+        resumed = False
         if resume:  # continue to `epochs` in total from the newest checkpoint
-            self.resume(resume if isinstance(resume, (str, Path)) else None)
-        else:  # like Keras: each fit() call trains `epochs` epochs and returns its own history
+            resumed = self.resume(resume if isinstance(resume, (str, Path)) else None)
+        if not resumed:  # like Keras: each fit() call trains `epochs` epochs and returns its own history
             self.epoch, self.history.epochs = 0, []
         self._iter = iter(self.train_data)
+        if self._acc and not hasattr(self.train_data, "load_state_dict"):
+            for _ in range(self._acc["step_in_epoch"] * self.grad_accum):  # fast-forward to the position
+                next(self._iter)
         self.stop_training = False
-        for cb in self.callbacks:
-            cb.on_train_begin(self)
+        self._fire("on_train_begin")
         logs = {}
         while self.epoch < epochs and not self.stop_training:
             logs = self._run_epoch(self.epoch)
             self.epoch += 1
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, self.epoch - 1, logs)
-            if self.run_dir and (self.checkpoint_every is None or self.epoch % self.checkpoint_every == 0):
+            self._fire("on_epoch_end", self.epoch - 1, logs)
+            if self.run_dir:
                 self.save_checkpoint()
-        for cb in self.callbacks:
-            cb.on_train_end(self, logs)
+        self._fire("on_train_end", logs)
         return self.history
 
+    def _new_acc(self) -> dict:
+        zero = lambda: torch.zeros((), dtype=torch.float64)  # noqa: E731
+        return {"loss_sum": zero(), "n": 0, "skipped": 0, "step_in_epoch": 0, "time_s": 0.0,
+                "msum": {k: zero() for k in self.metrics}, "mcount": dict.fromkeys(self.metrics, 0)}
+
     def _run_epoch(self, epoch: int) -> dict:
+        """One epoch; its running sums live in ``self._acc`` so that a mid-epoch checkpoint holds them."""
         self.model.train()
-        for cb in self.callbacks:
-            cb.on_epoch_begin(self, epoch)
-        t0 = time.perf_counter()
-        loss_sum, n, skipped = 0.0, 0, 0
-        msum = {k: 0.0 for k in self.metrics}
-        mcount = dict.fromkeys(self.metrics, 0)
-        for i in range(self.steps_per_epoch):
-            batches = self._next_batches()
-            r = self.train_step(batches)
-            skipped += r["skipped"]
-            loss_sum, n = loss_sum + r["loss_sum"], n + r["n"]
+        acc = self._acc = self._acc or self._new_acc()
+        self._fire("on_epoch_begin", epoch)
+        self._t0 = time.perf_counter() - acc["time_s"]
+        msum, mcount = acc["msum"], acc["mcount"]
+        for i in range(acc["step_in_epoch"], self.steps_per_epoch):
+            r = self.train_step(self._next_batches())
+            acc["step_in_epoch"] = i + 1
+            if r["skipped"]:  # nan_guard="skip": the batch counts in no sum
+                acc["skipped"] += 1
+                continue
+            acc["loss_sum"] += r["loss_sum"].double()
+            acc["n"] += r["n"]
             with torch.no_grad():
                 for outputs, y in r["outputs"]:
                     for k, fn in self.metrics.items():
                         s, c = fn(outputs.detach(), y)
-                        msum[k], mcount[k] = msum[k] + s, mcount[k] + c
+                        msum[k] += s
+                        mcount[k] += c
             blogs = {"batch_size": r["n"], "step_in_epoch": i + 1, "step": self.step,
-                     "loss": lambda: float(loss_sum / max(n, 1)),
+                     "loss": lambda: float(acc["loss_sum"]) / max(acc["n"], 1),
                      "metrics": {k: (lambda k=k: float(msum[k]) / max(mcount[k], 1)) for k in msum}}
-            for cb in self.callbacks:
-                cb.on_batch_end(self, blogs)
+            self._fire("on_batch_end", blogs)
             if self.stop_training:
                 break
-        dt = time.perf_counter() - t0
-        logs = {"epoch": epoch + 1, "step": self.step, "loss": float(loss_sum / max(n, 1))}
+            if (self.run_dir and self.checkpoint_every and self.step % self.checkpoint_every == 0
+                    and i + 1 < self.steps_per_epoch):
+                self.save_checkpoint()
+        dt = time.perf_counter() - self._t0
+        logs = {"epoch": epoch + 1, "step": self.step, "loss": float(acc["loss_sum"]) / max(acc["n"], 1)}
         logs.update({k: float(msum[k]) / max(mcount[k], 1) for k in msum})
         if self.val_data is not None:
             logs.update({f"val_{k}": v for k, v in self.evaluate(self.val_data, self.validation_steps).items()})
         logs["lr"] = self.optimizer.param_groups[0]["lr"]
-        logs["samples_per_s"] = n / dt if dt > 0 else 0.0
+        logs["samples_per_s"] = acc["n"] / dt if dt > 0 else 0.0
         logs["time_s"] = dt
-        if skipped:
-            logs["skipped_steps"] = skipped
+        if acc["skipped"]:
+            logs["skipped_steps"] = acc["skipped"]
+        self._acc = None
         return logs
 
     @torch.no_grad()
@@ -295,12 +324,14 @@ class Trainer:
     def state_dict(self) -> dict:
         state = {"optimizer": self.optimizer.state_dict(), "step": self.step, "epoch": self.epoch,
                  "rng": {"torch": torch.get_rng_state(), "numpy": _np_state(), "python": random.getstate()},
-                 "callbacks": {str(i): cb.state_dict() for i, cb in enumerate(self.callbacks)
+                 "callbacks": {k: cb.state_dict() for k, cb in self._named_callbacks()
                                if hasattr(cb, "state_dict")}}
         if torch.cuda.is_available():
             state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
         if hasattr(self.train_data, "state_dict"):
             state["data"] = self.train_data.state_dict()
+        if self._acc is not None:  # a mid-epoch checkpoint: the epoch's running sums
+            state["acc"] = dict(self._acc, time_s=time.perf_counter() - self._t0)
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -311,11 +342,28 @@ class Trainer:
         random.setstate(_tuples(state["rng"]["python"]))
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        for i, cb in enumerate(self.callbacks):
-            if str(i) in state["callbacks"] and hasattr(cb, "load_state_dict"):
-                cb.load_state_dict(state["callbacks"][str(i)])
+        for k, cb in self._named_callbacks():
+            if k in state["callbacks"] and hasattr(cb, "load_state_dict"):
+                cb.load_state_dict(state["callbacks"][k])
         if "data" in state and hasattr(self.train_data, "load_state_dict"):
             self.train_data.load_state_dict(state["data"])
+        self._acc = state.get("acc")
+
+    def _fire(self, hook: str, *args) -> None:
+        """Call ``hook`` on every callback that defines it (every hook is optional)."""
+        for cb in self.callbacks:
+            fn = getattr(cb, hook, None)
+            if fn is not None:
+                fn(self, *args)
+
+    def _named_callbacks(self):
+        """(key, callback) pairs keyed by class name (``Name#2`` for a second one), so that a
+        resumed run with other callbacks still matches each state to its callback."""
+        seen = {}
+        for cb in self.callbacks:
+            name = type(cb).__name__
+            seen[name] = seen.get(name, 0) + 1
+            yield (name if seen[name] == 1 else f"{name}#{seen[name]}"), cb
 
     def save_checkpoint(self) -> Path:
         return ckpt.save_checkpoint(self.run_dir, self.step, self.model, self.state_dict(),
