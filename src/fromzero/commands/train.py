@@ -5,7 +5,7 @@ from ..cli import add_common, positive_float, positive_int
 
 
 def register(sub):
-    p = sub.add_parser("train", help="train a shipped model (mnist-cnn, ...)",
+    p = sub.add_parser("train", help="train a shipped model (mnist-cnn, forecast, ...)",
                        description="Train a shipped model recipe and write a run directory.")
     targets = p.add_subparsers(dest="target", metavar="TARGET")
     m = targets.add_parser("mnist-cnn", help="the tutorial's CNN on MNIST (section 1.4), bugs fixed",
@@ -23,9 +23,11 @@ def register(sub):
                    help="train on the first N training images only, for quick experiments (default: all 60,000)")
     m.add_argument("--out", default="runs/mnist-cnn", help="run directory to write (default: runs/mnist-cnn)")
     m.add_argument("--demo", action="store_true",
-                   help="the quick demo recipe: 3 epochs, lr 0.002 (explicit options still win)")
+                   help="the quick demo recipe: 4 epochs, lr 0.002 (explicit options still win)")
     add_common(m)
     m.set_defaults(func=run_mnist)
+    from ..timeseries.cli import add_parser as add_forecast
+    add_forecast(targets)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 

@@ -1,0 +1,163 @@
+"""1.3.6 self-attention: scaled dot-product attention, and the tutorial's formula beside it.
+
+The tutorial writes A(i) = exp(Q(i)·V(i)) / Σⱼ exp(Q(j)·V(j)) (``tutorial_attention_scores``). That
+pairs each query with the *value* at its own position and gives one number per position: a
+softmax over the sequence of N dot products, with no keys and no mixing of the values. The
+attention of Transformers ("Attention Is All You Need") compares every query with every *key*
+and uses the result to average the *values*:
+
+    Attention(Q, K, V) = softmax(Q Kᵀ / √d) V
+
+so the weights form an N×N matrix whose row i (summing to 1) says how much position i reads
+from each position j; dividing by √d keeps the dot products from growing with the width d and
+saturating the softmax. In *self*-attention Q, K and V are three projections of the same X.
+A causal mask lets position i read only positions j ≤ i (language models).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ._check import as_array, check_grad, check_ndim
+from .activations import softmax, softmax_backward
+from .dense import dense_backward, dense_forward
+
+
+def attention_forward(q, k, v, causal: bool = False):
+    """Attention(Q, K, V) = softmax(Q Kᵀ / √d + M) V, M = −∞ above the diagonal when ``causal``.
+
+    Args:
+        q: queries (..., T, d); k: keys (..., S, d); v: values (..., S, dv).
+        causal: query i attends to keys j <= i only.
+
+    Returns:
+        ``(out, cache)``; out has shape (..., T, dv). ``cache[3]`` holds the weights (..., T, S).
+
+    Example:
+        >>> x = np.eye(3)[None]  # (1, 3, 3)
+        >>> out, cache = attention_forward(x, x, x, causal=True)
+        >>> cache[3][0, 0].tolist()  # position 0 may only read itself
+        [1.0, 0.0, 0.0]
+    """
+    q, k, v = as_array("q", q), as_array("k", k), as_array("v", v)
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        if a.ndim < 2:
+            raise ShapeError(f"attention {name}: expected shape (..., T, d), "
+                             f"received {tuple(a.shape)}")
+    if k.shape[-1] != q.shape[-1] or k.shape[:-2] != q.shape[:-2] or v.shape[:-1] != k.shape[:-1]:
+        raise ShapeError(f"attention: expected q (..., T, d), k (..., S, d), v (..., S, dv) with "
+                         f"the same leading axes, received q {tuple(q.shape)}, "
+                         f"k {tuple(k.shape)}, v {tuple(v.shape)}")
+    scale = 1.0 / np.sqrt(q.shape[-1])
+    scores = (q @ np.swapaxes(k, -1, -2)) * scale  # (..., T, S)
+    if causal:
+        T, S = scores.shape[-2:]
+        scores = np.where(np.tril(np.ones((T, S), dtype=bool)), scores, -np.inf)
+    w = softmax(scores)  # (..., T, S)
+    return w @ v, (q, k, v, w, scale)  # (..., T, dv)
+
+
+def attention_backward(dout, cache):
+    """With P = softmax(S), S = Q Kᵀ/√d, O = P V:
+
+    ∂L/∂V = Pᵀ dO,  ∂L/∂P = dO Vᵀ,  ∂L/∂S = P ⊙ (∂L/∂P − rowsum(∂L/∂P ⊙ P)),
+    ∂L/∂Q = ∂L/∂S · K / √d,  ∂L/∂K = (∂L/∂S)ᵀ Q / √d.
+    Masked entries have P = 0, so they pass no gradient.
+
+    Returns:
+        ``(dq, dk, dv)``.
+
+    Example:
+        >>> x = np.eye(3)[None]
+        >>> out, cache = attention_forward(x, x, x)
+        >>> [g.shape for g in attention_backward(np.ones_like(out), cache)]
+        [(1, 3, 3), (1, 3, 3), (1, 3, 3)]
+    """
+    q, k, v, w, scale = cache
+    dout = check_grad(dout, w.shape[:-1] + v.shape[-1:], "attention")
+    dv = np.swapaxes(w, -1, -2) @ dout  # (..., S, dv)
+    dw = dout @ np.swapaxes(v, -1, -2)  # (..., T, S)
+    ds = softmax_backward(dw, (w, -1)) * scale
+    return ds @ k, np.swapaxes(ds, -1, -2) @ q, dv
+
+
+def _split(x, n_head):  # (B, T, C) -> (B, nh, T, hs)
+    B, T, C = x.shape
+    return x.reshape(B, T, n_head, C // n_head).transpose(0, 2, 1, 3)
+
+
+def _merge(x):  # (B, nh, T, hs) -> (B, T, C)
+    B, nh, T, hs = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, nh * hs)
+
+
+def self_attention_forward(x, Wq, Wk, Wv, Wo, n_head: int = 1, causal: bool = False):
+    """Multi-head self-attention: Q = X Wqᵀ, K = X Wkᵀ, V = X Wvᵀ, split into ``n_head`` heads,
+    O = Attention(Q, K, V) per head, heads joined, Y = O Woᵀ.
+
+    Args:
+        x: (B, T, C); Wq, Wk, Wv, Wo: (C, C) each, in the (out, in) layout of ``dense_forward``.
+        n_head: number of heads; must divide C.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> Ws = [rng.normal(size=(4, 4)) for _ in range(4)]
+        >>> y, _ = self_attention_forward(rng.normal(size=(2, 5, 4)), *Ws, n_head=2, causal=True)
+        >>> y.shape
+        (2, 5, 4)
+    """
+    x = as_array("x", x)
+    check_ndim("self_attention x", x, 3, "(B, T, C)")
+    C = x.shape[-1]
+    if n_head < 1 or C % n_head:
+        raise ShapeError(f"self_attention: expected n_head dividing C={C}, received {n_head}")
+    q, cq = dense_forward(x, Wq)  # (B, T, C) each
+    k, ck = dense_forward(x, Wk)
+    v, cv = dense_forward(x, Wv)
+    o, ca = attention_forward(_split(q, n_head), _split(k, n_head), _split(v, n_head), causal)
+    y, co = dense_forward(_merge(o), Wo)  # (B, T, C)
+    return y, (cq, ck, cv, ca, co, n_head)
+
+
+def self_attention_backward(dy, cache):
+    """Backpropagate through the output projection, attention and the three input projections;
+    ∂L/∂X sums the three paths since X feeds Q, K and V.
+
+    Returns:
+        ``(dx, dWq, dWk, dWv, dWo)``.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> Ws = [rng.normal(size=(4, 4)) for _ in range(4)]
+        >>> y, c = self_attention_forward(rng.normal(size=(2, 5, 4)), *Ws)
+        >>> len(self_attention_backward(np.ones_like(y), c))
+        5
+    """
+    cq, ck, cv, ca, co, n_head = cache
+    do, dWo, _ = dense_backward(dy, co)
+    dq, dk, dv = attention_backward(_split(do, n_head), ca)
+    dx_q, dWq, _ = dense_backward(_merge(dq), cq)
+    dx_k, dWk, _ = dense_backward(_merge(dk), ck)
+    dx_v, dWv, _ = dense_backward(_merge(dv), cv)
+    return dx_q + dx_k + dx_v, dWq, dWk, dWv, dWo
+
+
+def tutorial_attention_scores(q, v):
+    """The tutorial's formula, literally: A(i) = exp(Q(i)·V(i)) / Σⱼ exp(Q(j)·V(j)).
+
+    One score per position (a softmax over the sequence), not the N×N weights of real attention;
+    see the module docstring.
+
+    Args:
+        q, v: (N, d) each.
+
+    Example:
+        >>> tutorial_attention_scores(np.ones((2, 3)), np.ones((2, 3))).tolist()
+        [0.5, 0.5]
+    """
+    q, v = as_array("q", q), as_array("v", v)
+    check_ndim("tutorial_attention_scores q", q, 2, "(N, d)")
+    if v.shape != q.shape:
+        raise ShapeError(f"tutorial_attention_scores v: expected q's shape {tuple(q.shape)}, "
+                         f"received {tuple(v.shape)}")
+    return softmax((q * v).sum(axis=-1))  # (N,)
