@@ -140,9 +140,10 @@ def read_json(path) -> dict:
         raise CheckpointError(f"{path}: expected a JSON file, could not parse it ({e})") from None
 
 
-def save_weights(path, model: nn.Module) -> None:
-    """Weights to safetensors. Tied (shared) tensors are stored once and re-tied on load."""
-    state = model.state_dict()
+def save_weights(path, model: nn.Module | dict) -> None:
+    """Weights (of a model, or a state dict) to safetensors. Tied (shared) tensors are stored once
+    and re-tied on load."""
+    state = model if isinstance(model, dict) else model.state_dict()
     seen, tensors, aliases = {}, {}, {}
     for k, t in state.items():
         key = (t.data_ptr(), t.shape, t.stride()) if t.numel() else None
@@ -189,20 +190,29 @@ def load_weights(path, model: nn.Module, strict: bool = True) -> nn.Module:
            f"{tuple(t.shape)}" for k, t in own.items() if k in tensors and tensors[k].shape != t.shape]
     if bad:
         raise CheckpointError(f"{path}: " + "; ".join(bad))
-    model.load_state_dict(tensors, strict=strict)
+    from .distributed import load_full_state_dict
+    load_full_state_dict(model, tensors, strict=strict)  # model.load_state_dict, or into FSDP shards
     return model
 
 
 # --- run directories ----------------------------------------------------------------------------
 
 def save_model(run_dir, model: nn.Module, extra: dict | None = None) -> Path:
-    """Save ``model`` (weights + config) to ``run_dir``; ``load_model`` rebuilds it."""
+    """Save ``model`` (weights + config) to ``run_dir``; ``load_model`` rebuilds it.
+
+    In a distributed run every rank calls it: the weights are gathered and rank 0 writes them.
+    """
+    from . import distributed as dist
+
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spec = model_spec(model)
-    spec.update(extra or {})
-    save_weights(run_dir / "model.safetensors", model)
-    save_json(run_dir / "model.json", spec)
+    state = dist.full_state_dict(model)  # model.state_dict(); under FSDP gathered to rank 0
+    if dist.is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        spec = model_spec(model)
+        spec.update(extra or {})
+        save_weights(run_dir / "model.safetensors", state)
+        save_json(run_dir / "model.json", spec)
+    dist.barrier()
     return run_dir
 
 
@@ -239,8 +249,10 @@ def list_checkpoints(run_dir) -> list[Path]:
     return sorted(done, key=lambda p: int(p.name.split("-")[1]))
 
 
-def save_checkpoint(run_dir, step: int, model: nn.Module, state: dict, keep: int = 2) -> Path:
-    """Write ``checkpoints/step-N`` atomically (a temp folder renamed into place); keep the last ``keep``."""
+def save_checkpoint(run_dir, step: int, model: nn.Module | dict, state: dict, keep: int = 2) -> Path:
+    """Write ``checkpoints/step-N`` atomically (a temp folder renamed into place); keep the last ``keep``.
+
+    ``model`` is the model or its state dict (a distributed trainer passes the gathered one)."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:08d}"

@@ -54,8 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from . import distributed as dist
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(dist.strip_nproc(argv))
+    nproc = dist.nproc_arg(argv, parser)
+    if nproc > 1 and not dist.launched():  # --nproc N: this command again, as N processes (torchrun)
+        return dist.launch(nproc, dist.strip_nproc(argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

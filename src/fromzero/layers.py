@@ -391,3 +391,16 @@ def register_layer(cls):
     """Make a layer class known to ``Model.from_config`` (saving and loading)."""
     LAYERS[cls.__name__] = cls
     return cls
+
+
+# The recurrent layers live in fromzero.rnn.layers; importing it registers them for loading, and
+# L.LSTM, L.GRU, ... resolve to them (a module attribute, so that either module may load first).
+from .rnn import layers as _rnn_layers  # noqa: E402
+
+RNN_LAYERS = ("SimpleRNN", "LSTM", "GRU", "GlobalMaxPool1D", "GlobalAvgPool1D")
+
+
+def __getattr__(name):
+    if name in RNN_LAYERS:
+        return getattr(_rnn_layers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -151,6 +151,8 @@ class Model(nn.Module):
         if self.trainer is None:
             self.trainer = Trainer(self, verbose=verbose, callbacks=callbacks, run_dir=run_dir,
                                    **self._compile_args)
+            self._cbs = list(callbacks)
+            return self.trainer  # the callbacks are in place: adding them again would run them twice
         self.trainer.callbacks = [c for c in self.trainer.callbacks if c not in getattr(self, "_cbs", ())]
         self.trainer.callbacks += list(callbacks)
         self._cbs = list(callbacks)

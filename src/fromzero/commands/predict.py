@@ -10,7 +10,8 @@ def register(sub):
                                    "For image models INPUT is an image file of 28x28 or larger, greyscale "
                                    "or colour; it is converted to greyscale and resized.")
     p.add_argument("run", help="run directory")
-    p.add_argument("input", help="what to predict on: an image file (PNG, JPEG, ...) or, for text models, a sentence")
+    p.add_argument("input", help="what to predict on: an image file (PNG, JPEG, ...); for text models, "
+                                 "a sentence; for forecasters, a CSV file whose last rows are the input window")
     p.add_argument("--top", type=positive_int, default=3, help="how many classes to show (default: 3)")
     add_common(p, seed=False)
     p.set_defaults(func=run)
@@ -20,6 +21,9 @@ def run(args) -> int:
     from ..recipes import predict_run
 
     result = predict_run(args.run, args.input, device=args.device, top=args.top)
+    if "lines" in result:  # a table (forecasts)
+        print("\n".join(result["lines"]))
+        return 0
     if result.get("inverted"):
         print("(dark-on-light image: inverted to MNIST's light-on-dark)")
     for label, p in result["top"]:

@@ -5,7 +5,7 @@ from ..cli import add_common, positive_float, positive_int
 
 
 def register(sub):
-    p = sub.add_parser("train", help="train a shipped model (mnist-cnn, forecast, ...)",
+    p = sub.add_parser("train", help="train a shipped model (mnist-cnn, forecast, text-rnn, ...)",
                        description="Train a shipped model recipe and write a run directory.")
     targets = p.add_subparsers(dest="target", metavar="TARGET")
     m = targets.add_parser("mnist-cnn", help="the tutorial's CNN on MNIST (section 1.4), bugs fixed",
@@ -25,9 +25,13 @@ def register(sub):
     m.add_argument("--demo", action="store_true",
                    help="the quick demo recipe: 4 epochs, lr 0.002 (explicit options still win)")
     add_common(m)
+    from ..distributed import add_arguments
+    add_arguments(m)
     m.set_defaults(func=run_mnist)
+    from ..rnn.cli import add_text_parser
     from ..timeseries.cli import add_parser as add_forecast
     add_forecast(targets)
+    add_text_parser(targets)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
@@ -40,7 +44,11 @@ def run_mnist(args) -> int:
             setattr(base, k, getattr(args, k))
     base.seed, base.dataset, base.data_dir = args.seed, args.dataset, args.data_dir
     base.schedule, base.device, base.limit = args.schedule, args.device, args.limit
+    base.strategy = args.strategy or base.strategy
+    base.activation_checkpointing = bool(args.activation_checkpointing)
     metrics = train_mnist(args.out, base)
-    print(f"test accuracy: {metrics['accuracy'] * 100:.2f}%  (test loss {metrics['loss']:.4f})")
-    print(f"run saved to {args.out}")
+    from ..distributed import is_main
+    if is_main():
+        print(f"test accuracy: {metrics['accuracy'] * 100:.2f}%  (test loss {metrics['loss']:.4f})")
+        print(f"run saved to {args.out}")
     return 0

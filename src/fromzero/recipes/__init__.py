@@ -11,7 +11,10 @@ from pathlib import Path
 from ..checkpoint import read_json
 from ..errors import CheckpointError
 
-TASKS = {"image-classification": "fromzero.recipes.images"}
+TASKS = {"image-classification": "fromzero.recipes.images",
+         "forecast": "fromzero.recipes.forecast",
+         "rnn-text-classification": "fromzero.recipes.rnn_text",
+         "text-classification": "fromzero.recipes.finetune"}
 
 
 def recipe_for(run_dir):

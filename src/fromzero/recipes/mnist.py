@@ -10,6 +10,7 @@ import torch
 from ..checkpoint import save_json, save_model
 from ..datasets import load_mnist
 from ..device import resolve_device, seed_everything
+from ..distributed import is_main
 from ..errors import ConfigError
 from ..models.cnn import build_model
 from ..train.schedules import WarmupCosine
@@ -26,6 +27,8 @@ class MnistConfig:
     schedule: str = "cosine"  # "cosine" (warmup + cosine decay) or "constant" (the tutorial's)
     device: str = "auto"
     limit: int | None = None  # use only the first `limit` training images (quick experiments)
+    strategy: str = "auto"    # ddp | fsdp | auto (ddp under torchrun) | none: docs/distributed.md
+    activation_checkpointing: bool = False
 
     def validate(self):
         problems = []
@@ -39,6 +42,8 @@ class MnistConfig:
             problems.append(f"limit must be a positive integer, got {self.limit!r}")
         if self.schedule not in ("cosine", "constant"):
             problems.append(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.strategy not in ("auto", "ddp", "fsdp", "none"):
+            problems.append(f"strategy must be 'auto', 'ddp', 'fsdp' or 'none', got {self.strategy!r}")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -68,21 +73,23 @@ def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1) -> dic
     x_train, x_test = to_inputs(xtr), to_inputs(xte)
     y_train, y_test = torch.from_numpy(ytr), torch.from_numpy(yte)
     model = build_model()
-    if verbose:
+    if verbose and is_main():
         model.summary()
     steps = cfg.epochs * -(-len(x_train) // cfg.batch_size)
     schedule = WarmupCosine(warmup=min(100, steps // 10), total=steps, min_ratio=0.0) \
         if cfg.schedule == "cosine" else None
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  lr=cfg.lr, schedule=schedule, device=device)
+                  lr=cfg.lr, schedule=schedule, device=device, strategy=cfg.strategy,
+                  activation_checkpointing=cfg.activation_checkpointing)
     out = Path(out)
     model.fit(x_train, y_train, batch_size=cfg.batch_size, epochs=cfg.epochs,
               validation_data=(x_test, y_test), seed=cfg.seed, verbose=verbose, run_dir=out)
     metrics = model.evaluate(x_test, y_test)
     save_model(out, model, extra={"task": "image-classification", "dataset": cfg.dataset,
                                   "classes": _classes(cfg.dataset), "input": "greyscale 28x28, [0, 1]"})
-    save_json(out / "train_config.json", cfg.__dict__)
-    save_json(out / "metrics.json", {"test_" + k: v for k, v in metrics.items()})
+    if is_main():
+        save_json(out / "train_config.json", cfg.__dict__)
+        save_json(out / "metrics.json", {"test_" + k: v for k, v in metrics.items()})
     return metrics
 
 

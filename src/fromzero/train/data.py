@@ -7,6 +7,14 @@ import torch
 from ..errors import FromzeroError, ShapeError
 
 
+def rank_rows(n: int, rank: int, world_size: int, pad: bool = True) -> slice:
+    """Rows of an n-row batch for ``rank``: every ``world_size``-th from ``rank``. A rank with none
+    (a last batch smaller than the world) gets the last row again with ``pad``, else no row."""
+    if rank < n:
+        return slice(rank, n, world_size)
+    return slice(n - 1, n) if pad else slice(n, n)
+
+
 def as_tensor(a, name: str) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         return a
@@ -46,6 +54,7 @@ class TensorBatches:
         self.gen = torch.Generator().manual_seed(seed)
         self.epoch_order = None
         self.pos = 0  # next batch index within the current epoch (for mid-epoch resume)
+        self.rank, self.world_size = 0, 1  # a distributed run's share of each batch (shard_rank)
 
     def __len__(self) -> int:
         n = len(self.x)
@@ -59,6 +68,9 @@ class TensorBatches:
         while self.pos < len(self):
             lo = self.pos * self.batch_size
             idx = slice(lo, lo + self.batch_size)
+            if self.world_size > 1:  # this rank's rows of the global batch
+                r = rank_rows(min(self.batch_size, n - lo), self.rank, self.world_size)
+                idx = slice(lo + r.start, lo + r.stop, r.step)
             self.pos += 1
             if self.epoch_order is not None:
                 i = self.epoch_order[idx]
@@ -68,6 +80,12 @@ class TensorBatches:
                 xb, yb = self.x[idx], None if self.y is None else self.y[idx]
             yield (xb,) if yb is None else (xb, yb)
         self.pos = 0
+
+    def shard_rank(self, rank: int, world_size: int, grad_accum: int = 1) -> int:
+        """Yield only rank ``rank``'s rows (every ``world_size``-th) of each batch; every rank
+        draws the same order, so together they see each global batch once."""
+        self.rank, self.world_size = rank, world_size
+        return grad_accum
 
     def state_dict(self) -> dict:
         return {"gen": self.gen.get_state(), "pos": self.pos,

@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .. import checkpoint as ckpt
+from .. import distributed as dist
 from ..device import autocast, resolve_device
 from ..errors import FromzeroError
 from .callbacks import CSVLogger, History, PlotHistory, ProgressBar
@@ -96,9 +97,12 @@ class Trainer:
                  grad_accum: int = 1, schedule=None, amp="auto", compile: bool = False,
                  run_dir=None, verbose: int = 1, nan_guard: str | None = "stop",
                  checkpoint_every: int | None = None, keep_checkpoints: int = 2,
-                 memory_format: str = "auto"):
+                 memory_format: str = "auto", strategy: str | None = "auto",
+                 activation_checkpointing: bool = False):
         # checkpoint_every: also checkpoint every N optimizer steps (run_dir runs always checkpoint
         # at the end of each epoch); keep_checkpoints: how many to keep.
+        # strategy: "ddp" | "fsdp" | "auto" (ddp when torchrun started several processes) | None;
+        # see fromzero.distributed.parallelize and docs/distributed.md.
         if not isinstance(model, nn.Module):
             raise FromzeroError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         if grad_accum < 1:
@@ -109,6 +113,9 @@ class Trainer:
             raise FromzeroError(f"memory_format: expected 'auto', 'channels_last' or 'contiguous', "
                                 f"got {memory_format!r}")
         self.device = resolve_device(device)
+        strategy = dist.check_strategy(strategy)
+        if strategy != "none":
+            self.device = dist.init(self.device)  # joins torchrun's process group, if any
         self.model = model.to(self.device)
         # channels_last (NHWC) lets oneDNN/cuDNN run convolutions and pooling without layout
         # reorders: ~10% faster for the MNIST CNN on CPU (benchmarks/mnist_cnn.py --variants)
@@ -116,13 +123,15 @@ class Trainer:
             memory_format == "auto" and any(isinstance(m, nn.Conv2d) for m in model.modules()))
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward = torch.compile(self.model) if compile else self.model
+        wrapped = dist.parallelize(self.model, strategy, activation_checkpointing)
+        self.forward = torch.compile(wrapped) if compile else wrapped
         self.loss_fn = get_loss(loss)
         self.metrics = get_metrics(metrics)
         self.optimizer = get_optimizer(optimizer, self.model, lr, weight_decay)
         for g in self.optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
         self.schedule, self.grad_clip, self.grad_accum = schedule, grad_clip, grad_accum
+        self._accum = grad_accum  # micro-batches per step on this rank (fewer when ranks share them)
         self.amp, self.nan_guard = amp, nan_guard
         self.run_dir = Path(run_dir) if run_dir else None
         self.checkpoint_every, self.keep_checkpoints = checkpoint_every, keep_checkpoints
@@ -130,9 +139,9 @@ class Trainer:
         # the user's callbacks run first, so that keys they add to the epoch logs (tokens/s,
         # MFU, ...) reach the history, the progress line and history.csv
         self.callbacks = list(callbacks) + [self.history]
-        if verbose:
+        if verbose and dist.is_main():  # only rank 0 prints, plots and writes run files
             self.callbacks.append(ProgressBar())
-        if self.run_dir:
+        if self.run_dir and dist.is_main():
             self.callbacks += [CSVLogger(self.run_dir / "history.csv"),
                                PlotHistory(self.run_dir / "history.png")]
         self.step, self.epoch, self.stop_training = 0, 0, False
@@ -158,10 +167,11 @@ class Trainer:
         """One optimizer step over ``grad_accum`` micro-batches."""
         self.optimizer.zero_grad(set_to_none=True)
         total, n, outs = 0.0, 0, []
-        for batch in batches:
-            loss, outputs, y = self.compute_loss(batch)
+        for i, batch in enumerate(batches):
+            with dist.grad_sync(self.forward, i == len(batches) - 1):  # ranks sync the last one
+                loss, outputs, y = self.compute_loss(batch)
+                (loss / len(batches)).backward()
             bs = _batch_size(batch[0] if isinstance(batch, (tuple, list)) else batch)
-            (loss / len(batches)).backward()
             total = total + loss.detach() * bs
             n += bs
             outs.append((outputs, y))
@@ -184,9 +194,10 @@ class Trainer:
         elif self.nan_guard:  # the norm only: no rescaling pass over the gradients
             grads = [p.grad for p in self.model.parameters() if p.grad is not None]
             gnorm = _total_norm(grads)
+        gnorm = dist.full_tensor(gnorm)  # FSDP: the norm over every rank's shards
         if self.nan_guard is None:
             return None
-        if bool(torch.isfinite(loss + gnorm)):  # one sync: finite iff both are finite
+        if dist.all_true(torch.isfinite(loss + gnorm)):  # one sync: finite iff both are, on every rank
             return None
         bad = f"loss is {loss.item()}" if not torch.isfinite(loss) else f"gradient norm is {gnorm.item()}"
         self.optimizer.zero_grad(set_to_none=True)
@@ -200,7 +211,7 @@ class Trainer:
     # --- loops ---------------------------------------------------------------------------------
     def _next_batches(self):
         out = []
-        while len(out) < self.grad_accum:
+        while len(out) < self._accum:
             try:
                 out.append(_to(next(self._iter), self.device, self.channels_last))
             except StopIteration:
@@ -218,6 +229,7 @@ class Trainer:
         checkpoint in ``run_dir`` up to ``epochs`` in total, mid-epoch included.
         """
         self.train_data = as_batches(train, batch_size, shuffle, seed)
+        self.train_data, self._accum = dist.shard_batches(self.train_data, self.grad_accum)
         if steps_per_epoch is None:
             try:
                 steps_per_epoch = max(1, -(-len(self.train_data) // self.grad_accum))
@@ -234,7 +246,7 @@ class Trainer:
             self.epoch, self.history.epochs = 0, []
         self._iter = iter(self.train_data)
         if self._acc and not hasattr(self.train_data, "load_state_dict"):
-            for _ in range(self._acc["step_in_epoch"] * self.grad_accum):  # fast-forward to the position
+            for _ in range(self._acc["step_in_epoch"] * self._accum):  # fast-forward to the position
                 next(self._iter)
         self.stop_training = False
         self._fire("on_train_begin")
@@ -284,6 +296,8 @@ class Trainer:
                     and i + 1 < self.steps_per_epoch):
                 self.save_checkpoint()
         dt = time.perf_counter() - self._t0
+        acc = self._global_acc(acc)  # the sums over every rank
+        msum, mcount = acc["msum"], acc["mcount"]
         logs = {"epoch": epoch + 1, "step": self.step, "loss": float(acc["loss_sum"]) / max(acc["n"], 1)}
         logs.update({k: float(msum[k]) / max(mcount[k], 1) for k in msum})
         if self.val_data is not None:
@@ -299,7 +313,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data, steps: int | None = None, batch_size: int = 256) -> dict:
         """Mean loss and metrics over ``data`` (all of it, or ``steps`` batches)."""
-        data = as_batches(data, batch_size)
+        data = dist.eval_rows(as_batches(data, batch_size))  # each rank: its rows of each batch
         was_training = self.model.training
         self.model.eval()
         loss_sum, n = 0.0, 0
@@ -310,11 +324,16 @@ class Trainer:
             batch = _to(batch, self.device, self.channels_last)
             loss, outputs, y = self.compute_loss(batch)
             bs = _batch_size(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            if bs == 0:  # this rank's share of a last batch smaller than the number of ranks
+                continue
             loss_sum, n = loss_sum + loss.float() * bs, n + bs
             for k, fn in self.metrics.items():
                 s, c = fn(outputs, y)
                 msum[k], mcount[k] = msum[k] + s, mcount[k] + c
         self.model.train(was_training)
+        if dist.world_size() > 1:  # the sums over every rank
+            loss_sum, n, *sums = dist.all_reduce_sum([loss_sum, n, *msum.values(), *mcount.values()])
+            msum, mcount = dict(zip(msum, sums)), dict(zip(mcount, sums[len(msum):]))
         if n == 0:
             raise FromzeroError("evaluate: expected at least one batch, got an empty dataset")
         out = {"loss": float(loss_sum / n)}
@@ -338,7 +357,8 @@ class Trainer:
 
     # --- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        state = {"optimizer": self.optimizer.state_dict(), "step": self.step, "epoch": self.epoch,
+        state = {"optimizer": dist.optimizer_state_dict(self.model, self.optimizer),
+                 "step": self.step, "epoch": self.epoch,
                  "rng": {"torch": torch.get_rng_state(), "numpy": _np_state(), "python": random.getstate()},
                  "callbacks": {k: cb.state_dict() for k, cb in self._named_callbacks()
                                if hasattr(cb, "state_dict")}}
@@ -346,12 +366,12 @@ class Trainer:
             state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
         if hasattr(self.train_data, "state_dict"):
             state["data"] = self.train_data.state_dict()
-        if self._acc is not None:  # a mid-epoch checkpoint: the epoch's running sums
-            state["acc"] = dict(self._acc, time_s=time.perf_counter() - self._t0)
+        if self._acc is not None:  # a mid-epoch checkpoint: the epoch's running sums (all ranks')
+            state["acc"] = dict(self._global_acc(self._acc), time_s=time.perf_counter() - self._t0)
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        dist.load_optimizer_state_dict(self.model, self.optimizer, state["optimizer"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(_np_unstate(state["rng"]["numpy"]))
@@ -364,6 +384,20 @@ class Trainer:
         if "data" in state and hasattr(self.train_data, "load_state_dict"):
             self.train_data.load_state_dict(state["data"])
         self._acc = state.get("acc")
+        if self._acc is not None and not dist.is_main():  # rank 0 carries the saved sums
+            self._acc = dict(self._new_acc(), step_in_epoch=self._acc["step_in_epoch"],
+                             time_s=self._acc["time_s"], skipped=self._acc["skipped"])
+
+    def _global_acc(self, acc: dict) -> dict:
+        """``acc`` with its sums (loss, samples, metrics) added up over every rank."""
+        if dist.world_size() == 1:
+            return acc
+        keys = list(acc["msum"])
+        loss_sum, n, *sums = dist.all_reduce_sum(
+            [acc["loss_sum"], acc["n"], *(acc["msum"][k] for k in keys), *(acc["mcount"][k] for k in keys)])
+        return dict(acc, loss_sum=torch.tensor(loss_sum, dtype=torch.float64), n=int(n),
+                    msum={k: torch.tensor(v, dtype=torch.float64) for k, v in zip(keys, sums)},
+                    mcount={k: int(v) for k, v in zip(keys, sums[len(keys):])})
 
     def _fire(self, hook: str, *args) -> None:
         """Call ``hook`` on every callback that defines it (every hook is optional)."""
@@ -382,8 +416,12 @@ class Trainer:
             yield (name if seen[name] == 1 else f"{name}#{seen[name]}"), cb
 
     def save_checkpoint(self) -> Path:
-        return ckpt.save_checkpoint(self.run_dir, self.step, self.model, self.state_dict(),
-                                    keep=self.keep_checkpoints)
+        state, weights = self.state_dict(), dist.full_state_dict(self.model)  # collectives under FSDP
+        path = self.run_dir / "checkpoints" / f"step-{self.step:08d}"
+        if dist.is_main():
+            path = ckpt.save_checkpoint(self.run_dir, self.step, weights, state, keep=self.keep_checkpoints)
+        dist.barrier()
+        return path
 
     def resume(self, path=None) -> bool:
         """Load the newest complete checkpoint of ``run_dir`` (or ``path``); False if there is none."""

@@ -1,0 +1,83 @@
+"""Generation speed: fromzero with and without its KV cache, and nanoGPT's sample.py loop, side by side.
+
+The model is nanoGPT's CPU shakespeare_char size (4 layers, 4 heads, 128 wide, vocab 65), with
+context 64 as trained there, and again with context 256. Each measurement generates 500 tokens
+from a one-token prompt with temperature 0.8 and top-k 200 (sample.py's settings); the three
+ways alternate, and the median of ``--repeats`` is reported. Weights are random unless ``--run``
+names a trained run (speed does not depend on them).
+
+    python benchmarks/gpt_generate.py
+    python benchmarks/gpt_generate.py --run runs/shakespeare --repeats 5
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nanogpt_ref import RefConfig, RefGPT  # noqa: E402
+
+from fromzero.generate import generate  # noqa: E402
+from fromzero.models.gpt import GPT, gpt_config  # noqa: E402
+
+
+def tokens_per_s(fn, n_new: int, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(n_new / (time.perf_counter() - t0))
+    return out
+
+
+def measure(block_size: int, n_new: int, repeats: int, run: str | None) -> dict:
+    torch.manual_seed(0)
+    if run:
+        from fromzero.checkpoint import load_model
+        model = load_model(run)
+        if model.config.block_size != block_size:
+            model = GPT(gpt_config("shakespeare-char", **{**model.config.to_dict(), "block_size": block_size}))
+    else:
+        model = GPT(gpt_config("shakespeare-char", block_size=block_size, zero_init=False))
+    model.eval()
+    ref = RefGPT(RefConfig(block_size=block_size, vocab_size=model.config.vocab_size)).eval()
+    idx = torch.zeros(1, 1, dtype=torch.long)
+    ways = {
+        "fromzero, KV cache": lambda: generate(model, idx, n_new, temperature=0.8, top_k=200, seed=0),
+        "fromzero, no cache": lambda: generate(model, idx, n_new, temperature=0.8, top_k=200, seed=0,
+                                               use_cache=False),
+        "nanoGPT sample.py loop": lambda: ref.generate(idx, n_new, temperature=0.8, top_k=200),
+    }
+    for fn in ways.values():  # warm-up
+        fn()
+    res = {k: [] for k in ways}
+    for _ in range(repeats):
+        for k, fn in ways.items():
+            res[k] += tokens_per_s(fn, n_new, 1)
+    return {k: statistics.median(v) for k, v in res.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--new-tokens", type=int, default=500)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--run", default=None, help="a trained shakespeare-char run directory (optional)")
+    args = ap.parse_args()
+    print(f"generating {args.new_tokens} tokens, batch 1, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, median of {args.repeats}")
+    for block_size in (64, 256):
+        r = measure(block_size, args.new_tokens, args.repeats, args.run)
+        print(f"context {block_size}:")
+        for k, v in r.items():
+            print(f"  {k:24s} {v:8.0f} tokens/s")
+        cache, nocache, ref = r["fromzero, KV cache"], r["fromzero, no cache"], r["nanoGPT sample.py loop"]
+        print(f"  KV cache speed-up: {cache / nocache:.1f}x over no cache, {cache / ref:.1f}x over nanoGPT's loop")
+
+
+if __name__ == "__main__":
+    main()

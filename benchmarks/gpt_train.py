@@ -1,0 +1,108 @@
+"""Training speed and memory of fromzero's GPT recipe vs a nanoGPT re-implementation, side by side.
+
+The configuration is nanoGPT's CPU shakespeare_char one: 4 layers, 4 heads, 128 wide, context
+64, batch 12. Each measurement runs in a fresh process (so that its peak RSS is its own), and
+the two alternate (reference, fromzero, reference, ...) so that a busy machine slows both alike.
+fromzero runs its real path: ``pretrain("shakespeare", preset="shakespeare-char")`` through
+the Trainer (with the evaluation, checkpoint and plot at the end, which count towards RSS).
+
+    python benchmarks/gpt_train.py                 # 3 rounds of 300 iterations each
+    python benchmarks/gpt_train.py --iters 100 --rounds 1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+B, T = 12, 64
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def worker_ref(iters: int, workdir: Path) -> dict:
+    import numpy as np
+
+    sys.path.insert(0, str(HERE))
+    from nanogpt_ref import train
+
+    from fromzero.text import load_corpus, train_tokenizer
+
+    corpus = load_corpus("shakespeare", train_tokenizer("shakespeare"))
+    bin_path = workdir / "train.bin"                      # nanoGPT's prepare.py output
+    np.asarray(corpus.train, dtype=np.uint16).tofile(bin_path)
+    times = train(bin_path, iters)
+    return {"ms": statistics.median(times[10:]), "rss_mb": peak_rss_mb()}
+
+
+def worker_ours(iters: int, workdir: Path) -> dict:
+    from fromzero.recipes.gpt import pretrain
+    from fromzero.train import Callback
+
+    class StepTimer(Callback):
+        def __init__(self):
+            self.stamps = []
+
+        def on_batch_end(self, trainer, logs):
+            self.stamps.append(time.perf_counter())
+
+    timer = StepTimer()
+    pretrain("shakespeare", preset="shakespeare-char", out=workdir / "run", max_iters=iters,
+             eval_interval=iters, eval_tokens=8192, sample_tokens=0, verbose=0, callbacks=[timer],
+             device="cpu")
+    dts = [(b - a) * 1000 for a, b in zip(timer.stamps, timer.stamps[1:])]
+    return {"ms": statistics.median(dts[10:]), "rss_mb": peak_rss_mb()}
+
+
+def run_worker(kind: str, iters: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", kind, "--iters", str(iters)],
+                         capture_output=True, text=True, check=False)
+    if out.returncode:
+        sys.exit(f"{kind} worker failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iters", type=int, default=300, help="training iterations per measurement")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating measurements of each")
+    ap.add_argument("--worker", choices=["ref", "ours"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        with tempfile.TemporaryDirectory() as d:
+            fn = worker_ref if args.worker == "ref" else worker_ours
+            print(json.dumps(fn(args.iters, Path(d))))
+        return
+    import torch
+
+    print(f"GPT 4x4x128, context {T}, batch {B}: {args.rounds} rounds x {args.iters} iterations, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    res = {"ref": [], "ours": []}
+    for r in range(args.rounds):
+        for kind in ("ref", "ours"):
+            m = run_worker(kind, args.iters)
+            res[kind].append(m)
+            print(f"  round {r + 1} {kind:4s}: {m['ms']:6.1f} ms/iter  {B * T / m['ms'] * 1000:8.0f} tokens/s  "
+                  f"peak RSS {m['rss_mb']:.0f} MB", flush=True)
+    summary = {}
+    for kind, name in (("ref", "nanoGPT re-implementation"), ("ours", "fromzero pretrain")):
+        ms = statistics.median(m["ms"] for m in res[kind])
+        rss = max(m["rss_mb"] for m in res[kind])
+        summary[kind] = (ms, rss)
+        print(f"{name:27s}: median {ms:6.1f} ms/iter = {B * T / ms * 1000:7.0f} tokens/s, peak RSS {rss:.0f} MB")
+    (ms_ref, rss_ref), (ms_ours, rss_ours) = summary["ref"], summary["ours"]
+    print(f"speed-up (tokens/s, fromzero / reference): {ms_ref / ms_ours:.2f}x   "
+          f"memory (peak RSS, fromzero / reference): {rss_ours / rss_ref:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

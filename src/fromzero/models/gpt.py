@@ -1,0 +1,418 @@
+"""GPT: a decoder-only Transformer language model (tutorial 1.2.5 Transformer, 1.3.6 self-attention).
+
+The model is a stack of blocks, each ``x + attention(norm(x))`` then ``x + mlp(norm(x))``.
+Self-attention is the formula ``softmax(Q Kᵀ / √d + M) V`` with a causal mask ``M`` (a token
+sees itself and the tokens before it, never the ones after). ``explicit_attention`` writes it
+out; ``attention="sdpa"`` (the default) computes the same thing with torch's fused kernel.
+
+Modern choices that help small models are config fields with tested defaults: rotary position
+embeddings, RMSNorm, QK-norm, ReLU², weight tying, zero-initialised output projections.
+
+Example:
+    >>> import torch
+    >>> model = GPT(gpt_config("tiny", vocab_size=65))
+    >>> idx = torch.randint(0, 65, (2, 16))
+    >>> model(idx).shape                  # logits
+    torch.Size([2, 16, 65])
+    >>> model(idx, idx).ndim              # with targets: the mean cross-entropy
+    0
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoint import make_config, register_model
+from ..errors import ConfigError, ShapeError
+
+CHOICES = {"activation": ("relu2", "gelu"), "norm": ("rmsnorm", "layernorm"),
+           "pos_emb": ("rope", "learned"), "attention": ("sdpa", "explicit")}
+
+
+@dataclass
+class GPTConfig:
+    """Hyper-parameters of a GPT. ``vocab_size`` comes from the tokenizer when pre-training."""
+    vocab_size: int = 50304      # GPT-2's 50257 padded to a multiple of 64
+    block_size: int = 1024       # context length T
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768            # C; head size = n_embd // n_head
+    mlp_ratio: int = 4           # MLP hidden size = mlp_ratio * n_embd
+    activation: str = "relu2"    # relu2 (ReLU squared) | gelu
+    norm: str = "rmsnorm"        # rmsnorm | layernorm
+    pos_emb: str = "rope"        # rope (rotary) | learned (GPT-2's position table)
+    rope_base: float = 10000.0
+    qk_norm: bool = True         # RMS-normalise queries and keys per head
+    tie_weights: bool = True     # the output layer reuses the token embedding matrix
+    zero_init: bool = True       # output projections start at zero: each block starts as identity
+    bias: bool = False           # biases in Linear layers and LayerNorm
+    dropout: float = 0.0
+    attention: str = "sdpa"      # sdpa (fused kernel) | explicit (the formula, written out)
+    init_std: float = 0.02
+
+    def __post_init__(self):
+        problems = [f"{k}={getattr(self, k)!r} is not one of {', '.join(v)}"
+                    for k, v in CHOICES.items() if getattr(self, k) not in v]
+        for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "mlp_ratio"):
+            if not getattr(self, k) >= 1:
+                problems.append(f"{k} must be at least 1, got {getattr(self, k)!r}")
+        if self.n_head >= 1 and self.n_embd % self.n_head:
+            problems.append(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        elif self.pos_emb == "rope" and self.n_head >= 1 and (self.n_embd // self.n_head) % 2:
+            problems.append(f"rope needs an even head size, got n_embd/n_head = {self.n_embd // self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if problems:
+            raise ConfigError("GPTConfig: " + "; ".join(problems))
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GPTConfig":
+        """Build from a dict; every unknown key and wrong type is reported at once (``ConfigError``)."""
+        return make_config(cls, dict(d), source="GPTConfig")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Named sizes. "shakespeare-char" is nanoGPT's CPU configuration of its shakespeare_char example.
+PRESETS: dict[str, dict] = {
+    "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, vocab_size=64),
+    "shakespeare-char": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, vocab_size=65),
+    "cpu-small": dict(n_layer=6, n_head=6, n_embd=192, block_size=128, vocab_size=4096),
+    "cpu-medium": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=4096),
+    "gpt2": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024),           # 124M
+    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024, block_size=1024),   # 350M
+    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280, block_size=1024),    # 774M
+}
+
+
+def gpt_config(preset: str = "tiny", **overrides) -> GPTConfig:
+    """The config of a named preset, with some fields overridden.
+
+    Example:
+        >>> gpt_config("shakespeare-char", dropout=0.1).n_embd
+        128
+    """
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown GPT preset {preset!r}; expected one of: {', '.join(PRESETS)}")
+    return GPTConfig.from_dict({**PRESETS[preset], **overrides})
+
+
+# --- attention -----------------------------------------------------------------------------------
+
+def causal_mask(t_q: int, t_k: int, device=None) -> torch.Tensor:
+    """(t_q, t_k) booleans, True where query i may look at key j. The queries are the last t_q
+    of the t_k positions, so query i sits at position t_k - t_q + i and sees keys 0..t_k - t_q + i."""
+    return torch.ones(t_q, t_k, dtype=torch.bool, device=device).tril(diagonal=t_k - t_q)
+
+
+def explicit_attention(q, k, v, dropout_p: float = 0.0, training: bool = False) -> torch.Tensor:
+    """Causal self-attention, the formula written out: softmax(Q Kᵀ / √d + M) V.
+
+    Args:
+        q: queries (B, nh, Tq, hs); k, v: keys and values (B, nh, Tk, hs), Tk >= Tq.
+    """
+    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.size(-1)))        # (B, nh, Tq, Tk)
+    att = att.masked_fill(~causal_mask(q.size(-2), k.size(-2), q.device), float("-inf"))
+    att = F.softmax(att, dim=-1)                                            # each row sums to 1
+    att = F.dropout(att, dropout_p, training)
+    return att @ v                                                          # (B, nh, Tq, hs)
+
+
+def fused_attention(q, k, v, dropout_p: float = 0.0, training: bool = False) -> torch.Tensor:
+    """The same as ``explicit_attention``, with torch's fused scaled_dot_product_attention."""
+    t_q, t_k = q.size(-2), k.size(-2)
+    p = dropout_p if training else 0.0
+    if t_q == t_k:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+    if t_q == 1:  # one new token looks at every cached position
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(t_q, t_k, q.device), dropout_p=p)
+
+
+# --- rotary position embeddings -------------------------------------------------------------------
+
+def rope_tables(n: int, head_size: int, base: float, device=None, start: int = 0):
+    """cos and sin of the rotation angles for positions [start, start + n), both (n, hs).
+
+    Pair i of a head is (x[i], x[i + hs/2]); it turns by pos * base^(-2i/hs). The tables are
+    laid out for ``rotate``: cos = [c, c], sin = [-s, s].
+    """
+    inv_freq = base ** (-torch.arange(0, head_size, 2, device=device, dtype=torch.float32) / head_size)
+    pos = torch.arange(start, start + n, device=device, dtype=torch.float32)
+    angles = torch.outer(pos, inv_freq)                                          # (n, hs/2)
+    cos, sin = angles.cos(), angles.sin()
+    return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)         # (n, hs) each
+
+
+def rotate(x, cos, sin):
+    """Turn every pair (x1, x2) by its angle: (x1·c − x2·s, x2·c + x1·s) = x·cos + swap_halves(x)·sin."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.addcmul(x * cos, torch.cat((x2, x1), dim=-1), sin)
+
+
+class Rotary(torch.autograd.Function):
+    """Rotary embedding with a hand-written backward: the gradient turns back by the same angle.
+
+    Same result as autograd through ``rotate``, with fewer kernels and saved tensors (on a CPU
+    the small element-wise kernels of a 4-layer model cost as much as its matrix products).
+    """
+
+    @staticmethod
+    def forward(ctx, x, cos, sin):
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        ctx.save_for_backward(cos, sin)
+        return rotate(x, cos, sin)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cos, sin = ctx.saved_tensors
+        return rotate(grad, cos, -sin), None, None
+
+
+def apply_rope(x, cos, sin):
+    """Rotate x (..., T, [2,] nh, hs) by position; cos, sin broadcast against it, e.g. (T, 1, 1, hs)."""
+    return Rotary.apply(x, cos, sin)
+
+
+class ReLUSquared(torch.autograd.Function):
+    """relu(x)², saving only relu(x) for a one-line backward: d/dx = 2·relu(x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        r = torch.relu(x)
+        ctx.save_for_backward(r)
+        return r * r
+
+    @staticmethod
+    def backward(ctx, grad):
+        (r,) = ctx.saved_tensors
+        return grad * r * 2.0
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+def make_norm(config: GPTConfig) -> nn.Module:
+    if config.norm == "rmsnorm":
+        return nn.RMSNorm(config.n_embd)
+    return nn.LayerNorm(config.n_embd, bias=config.bias)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx, self.n_head, self.hs = layer_idx, config.n_head, config.head_size
+        self.qk_norm, self.dropout = config.qk_norm, config.dropout
+        self.norm_qk = F.rms_norm if config.norm == "rmsnorm" else F.layer_norm
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_drop = nn.Dropout(config.dropout)
+        self.attend = explicit_attention if config.attention == "explicit" else fused_attention
+
+    def forward(self, x, rope=None, cache=None):
+        B, T, C = x.shape
+        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.hs)                 # (B, T, 3, nh, hs)
+        if qkv.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # CPU bf16 autocast: bf16 pays off in the matrix products, but the CPU attention
+            # kernels (and small element-wise ones) are faster in fp32, so attention runs in fp32
+            with torch.autocast("cpu", enabled=False):
+                y = self._attend(qkv.float(), rope, cache)
+        else:
+            y = self._attend(qkv, rope, cache)
+        return self.resid_drop(self.proj(y.reshape(B, T, C)))
+
+    def _attend(self, qkv, rope, cache):
+        qk, v = qkv[:, :, :2], qkv[:, :, 2]                                   # queries and keys together
+        if self.qk_norm:                                                      # normalise each head's q, k
+            qk = self.norm_qk(qk, (self.hs,))
+        if rope is not None:
+            qk = apply_rope(qk, *rope)
+        q, k = qk.unbind(2)                                                   # each (B, T, nh, hs)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)    # (B, nh, T, hs)
+        if cache is not None:
+            k, v = cache.update(self.layer_idx, k, v)                         # (B, nh, Tk, hs)
+        y = self.attend(q, k, v, self.dropout, self.training)                 # (B, nh, T, hs)
+        return y.transpose(1, 2)                                              # (B, T, nh, hs)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        hidden = config.mlp_ratio * config.n_embd
+        self.fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
+        self.relu2 = config.activation == "relu2"
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x):                                  # (B, T, C)
+        h = self.fc(x)                                     # (B, T, 4C)
+        h = ReLUSquared.apply(h) if self.relu2 else F.gelu(h)
+        return self.drop(self.proj(h))                     # (B, T, C)
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig, layer_idx: int):
+        super().__init__()
+        self.norm1, self.attn = make_norm(config), CausalSelfAttention(config, layer_idx)
+        self.norm2, self.mlp = make_norm(config), MLP(config)
+
+    def forward(self, x, rope=None, cache=None):
+        x = x + self.attn(self.norm1(x), rope, cache)
+        return x + self.mlp(self.norm2(x))
+
+
+@register_model("gpt", config_cls=GPTConfig)
+class GPT(nn.Module):
+    """A GPT language model: ``model(idx)`` gives logits, ``model(idx, targets)`` the loss.
+
+    Args:
+        config: a ``GPTConfig`` (see ``gpt_config`` for the named presets).
+
+    ``forward(idx, targets=None, cache=None)``: ``idx`` is (B, T) token ids. With ``targets``
+    (B, T) it returns the mean cross-entropy (targets of -1 are ignored); without, the logits
+    (B, T, vocab_size). With a ``KVCache`` (generation) the new tokens attend to the cached
+    positions too, and only the last position's logits (B, 1, vocab_size) are computed.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = c = config
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        self.wpe = nn.Embedding(c.block_size, c.n_embd) if c.pos_emb == "learned" else None
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c, i) for i in range(c.n_layer))
+        self.norm_f = make_norm(c)
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        if c.tie_weights:
+            self.lm_head.weight = self.wte.weight
+        if c.pos_emb == "rope":
+            self._set_rope(c.block_size)
+        self.apply(self._init_weights)
+        for block in self.blocks:
+            for proj in (block.attn.proj, block.mlp.proj):
+                if c.zero_init:
+                    nn.init.zeros_(proj.weight)
+                else:  # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer)
+                    nn.init.normal_(proj.weight, std=c.init_std / math.sqrt(2 * c.n_layer))
+
+    def _init_weights(self, m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=self.config.init_std)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def _set_rope(self, n: int):
+        cos, sin = rope_tables(n, self.config.head_size, self.config.rope_base, self.wte.weight.device)
+        self.register_buffer("rope_cos", cos, persistent=False)   # (n, hs)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def _rope(self, start: int, T: int):
+        if self.config.pos_emb != "rope":
+            return None
+        if start + T <= self.rope_cos.size(0):
+            cos, sin = self.rope_cos[start:start + T], self.rope_sin[start:start + T]
+        else:  # generation past block_size with a sliding cache: positions beyond the table
+            cos, sin = rope_tables(T, self.config.head_size, self.config.rope_base, self.rope_cos.device, start)
+        return cos[:, None, None, :], sin[:, None, None, :]  # (T, 1, 1, hs): over q/k and heads
+
+    def forward(self, idx, targets=None, cache=None):
+        B, T = idx.shape
+        start = 0 if cache is None else cache.pos
+        if self.wpe is not None and start + T > self.config.block_size:
+            raise ShapeError(f"positions {start}..{start + T - 1} exceed block_size "
+                             f"{self.config.block_size} of this learned-position model")
+        if cache is None and T > self.config.block_size:
+            raise ShapeError(f"sequence length {T} exceeds block_size {self.config.block_size}")
+        x = self.wte(idx)                                   # (B, T, C)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
+        x = self.drop(x)
+        rope = self._rope(start, T)
+        for block in self.blocks:
+            x = block(x, rope, cache)
+        if cache is not None:
+            cache.advance(T)
+            x = x[:, -1:, :]                                # (B, 1, C): only the next token matters
+        x = self.norm_f(x)
+        logits = self.lm_head(x)                            # (B, T, vocab_size)
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+
+    def hidden_states(self, idx):
+        """The final normalised hidden states (B, T, n_embd) of ``idx`` (B, T), before the output
+        layer: what a task head reads when fine-tuning (``fromzero.finetune``). The same computation
+        as ``forward`` without a cache."""
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ShapeError(f"sequence length {T} exceeds block_size {self.config.block_size}")
+        x = self.wte(idx)                                   # (B, T, C)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(T, device=idx.device))
+        x = self.drop(x)
+        rope = self._rope(0, T)
+        for block in self.blocks:
+            x = block(x, rope)
+        return self.norm_f(x)                               # (B, T, C)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count (tied weights once); learned position embeddings excluded by default,
+        since they cost no matmul FLOPs. The tied token embedding counts: it is the output layer."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding and self.wpe is not None:
+            n -= self.wpe.weight.numel()
+        return n
+
+    def flops_per_token(self, T: int | None = None) -> int:
+        """Training FLOPs per token ≈ 6N + 12·L·H·Q·T (PaLM appendix B; nanoGPT's estimate_mfu)."""
+        c = self.config
+        return 6 * self.num_params() + 12 * c.n_layer * c.n_head * c.head_size * (T or c.block_size)
+
+
+class KVCache:
+    """Keys and values of the positions seen so far, for every layer: generation without recompute.
+
+    Each layer's keys and values are (B, nh, max_len, hs) buffers; ``len`` of them are filled.
+    ``pos`` is the absolute position of the next token; it can exceed ``max_len`` after
+    ``slide()`` drops the oldest positions (rotary embeddings only depend on relative positions).
+    """
+
+    def __init__(self, config: GPTConfig, batch_size: int, max_len: int | None = None,
+                 device=None, dtype=torch.float32):
+        self.max_len = max_len or config.block_size
+        shape = (config.n_layer, batch_size, config.n_head, self.max_len, config.head_size)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.len = self.pos = 0
+
+    def update(self, layer: int, k, v):
+        """Store the new keys/values k, v (B, nh, T, hs); return all of this layer's so far."""
+        end = self.len + k.size(2)
+        if end > self.max_len:
+            raise ShapeError(f"KV cache overflow: {end} positions for a cache of {self.max_len}")
+        self.k[layer, :, :, self.len:end] = k
+        self.v[layer, :, :, self.len:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def advance(self, T: int):
+        self.len += T
+        self.pos += T
+
+    def slide(self, n: int = 1):
+        """Forget the ``n`` oldest positions (a sliding window over the context)."""
+        keep = self.len - n
+        self.k[:, :, :, :keep] = self.k[:, :, :, n:self.len].clone()
+        self.v[:, :, :, :keep] = self.v[:, :, :, n:self.len].clone()
+        self.len = keep
+
+    def reset(self):
+        self.len = self.pos = 0

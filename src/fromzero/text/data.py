@@ -1,0 +1,289 @@
+"""Text corpora as token streams: read, verify, tokenize once, cache on disk, sample windows.
+
+``--data`` is a built-in name (``shakespeare``, ``tang-poems``), a UTF-8 text file, or a folder
+of them. The corpus is read in chunks and encoded into a memory-mapped token array (uint16, or
+uint32 for vocabularies over 65,536), cached under ``$FROMZERO_CACHE`` (default
+``~/.cache/fromzero``), so corpora larger than RAM work. The first 90% of the tokens train, the
+last 10% validate (as in nanoGPT).
+
+Example:
+    >>> corpus = load_corpus("shakespeare")                        # doctest: +SKIP
+    >>> stream = RandomWindows(corpus.train, batch_size=12, block_size=64, seed=0)  # doctest: +SKIP
+    >>> x, y = next(iter(stream))                                   # doctest: +SKIP
+    >>> x.shape, y.shape                                            # doctest: +SKIP
+    (torch.Size([12, 64]), torch.Size([12, 64]))
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .tokenizer import BPETokenizer, make_tokenizer, tokenizer_fingerprint
+
+EMBEDDED = Path(__file__).resolve().parent.parent / "_data"
+CHUNK_CHARS = 1 << 20
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    file: str
+    sha256: str
+    about: str
+
+
+BUILTIN = {
+    "shakespeare": Builtin("shakespeare", "shakespeare/input.txt",
+                           "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+                           "Tiny Shakespeare, 1.1M characters (karpathy/char-rnn, MIT; public-domain text)"),
+    "tang-poems": Builtin("tang-poems", "tang-poems/tang_poems.txt",
+                          "6f1807936f2799a8aff7bdd3175ea8d2ea2c62fa8328a95112ef4d041cb5474b",
+                          "28,803 Tang poems, 1.4M characters (chinese-poetry, MIT; public-domain text)"),
+    "movie-reviews": Builtin("movie-reviews", "movie-reviews/reviews.txt",
+                             "2f452adeeeccf8a486d3d543663949fe0a71d978f74edd815e27e8f100794299",
+                             "2,000 movie reviews, 1.5M words, unlabelled (Pang & Lee 2004 polarity v2.0)"),
+}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FROMZERO_CACHE", Path.home() / ".cache" / "fromzero"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def corpus_files(data) -> list[Path]:
+    """The files of ``data``: a built-in name (checked against its sha256), a file, or a folder.
+
+    A folder contributes every non-hidden file under it, in sorted path order.
+    """
+    if str(data) in BUILTIN:
+        b = BUILTIN[str(data)]
+        path = EMBEDDED / b.file
+        if not path.is_file():
+            raise DataError(f"built-in corpus {b.name!r}: {path} is missing from the installation")
+        got = _sha256(path)
+        if got != b.sha256:
+            raise DataError(f"built-in corpus {b.name!r}: {path} has sha256 {got}, expected {b.sha256} "
+                            f"(the file is corrupt or was modified)")
+        return [path]
+    path = Path(data).expanduser()
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        if not files:
+            raise DataError(f"{path}: the folder has no files")
+        return files
+    raise DataError(f"--data {data!r}: not a built-in corpus ({', '.join(BUILTIN)}) "
+                    f"and no such file or folder")
+
+
+def iter_text(files: list[Path], chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
+    """The files' text in chunks of at most ``chunk_chars`` characters; files separated by a blank line."""
+    for i, path in enumerate(files):
+        if i:
+            yield "\n\n"
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                while chunk := f.read(chunk_chars):
+                    yield chunk
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not UTF-8 text (byte {e.start} of a chunk: {e.reason}); "
+                            f"convert it, e.g. iconv -f GBK -t UTF-8") from None
+
+
+def _iter_lines(files: list[Path], chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
+    """Chunks cut at line ends (so that BPE never sees a word split in two by the chunking)."""
+    rest = ""
+    for chunk in iter_text(files, chunk_chars):
+        chunk = rest + chunk
+        cut = chunk.rfind("\n") + 1
+        if cut == 0 and len(chunk) < 16 * chunk_chars:
+            rest = chunk
+            continue
+        cut = cut or len(chunk)
+        rest = chunk[cut:]
+        yield chunk[:cut]
+    if rest:
+        yield rest
+
+
+def train_tokenizer(data, kind: str = "char", vocab_size: int = 4096):
+    """Train a ``kind`` tokenizer ("char" or "bpe") on the corpus ``data``."""
+    files = corpus_files(data)
+    return make_tokenizer(kind, _iter_lines(files), vocab_size=vocab_size)
+
+
+@dataclass
+class TokenCorpus:
+    """A tokenized corpus: ``tokens`` (memory-mapped), split into ``train`` and ``val`` views."""
+    tokens: np.ndarray
+    n_train: int
+    path: Path
+
+    @property
+    def train(self) -> np.ndarray:
+        return self.tokens[:self.n_train]
+
+    @property
+    def val(self) -> np.ndarray:
+        return self.tokens[self.n_train:]
+
+
+def _cache_key(files: list[Path], tok) -> str:
+    h = hashlib.sha256(tokenizer_fingerprint(tok).encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _encode_to(files: list[Path], tok, out, dtype) -> int:
+    n = 0
+    if isinstance(tok, BPETokenizer):  # files separated by <|endoftext|>, lines encoded in batches
+        for i, f in enumerate(files):
+            if i:
+                out.write(np.asarray([tok.start_id], dtype=dtype).tobytes())
+                n += 1
+            for chunk in _iter_lines([f]):
+                lines = chunk.splitlines(keepends=True)
+                for ids in tok.encode_batch(lines):
+                    out.write(np.asarray(ids, dtype=dtype).tobytes())
+                    n += len(ids)
+        return n
+    for chunk in iter_text(files):
+        ids = tok.encode_array(chunk).astype(dtype)
+        out.write(ids.tobytes())
+        n += len(ids)
+    return n
+
+
+def load_corpus(data, tokenizer, val_frac: float = 0.1, cache: Path | None = None) -> TokenCorpus:
+    """Tokenize ``data`` with ``tokenizer`` into a cached memory-mapped array, split train/val.
+
+    The cache key covers the files (path, size, modification time) and the tokenizer, so a
+    changed file or tokenizer re-encodes.
+    """
+    if not 0.0 < val_frac < 1.0:
+        raise DataError(f"val_frac must be in (0, 1), got {val_frac}")
+    files = corpus_files(data)
+    dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
+    root = Path(cache or cache_dir()) / "tokens"
+    root.mkdir(parents=True, exist_ok=True)
+    key = _cache_key(files, tokenizer)
+    path, meta_path = root / f"{key}.bin", root / f"{key}.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
+    if meta is None or not path.is_file() or path.stat().st_size != meta["n"] * np.dtype(dtype).itemsize:
+        fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{key}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                n = _encode_to(files, tokenizer, out, dtype)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        meta = {"n": n, "dtype": np.dtype(dtype).name, "files": [str(f) for f in files]}
+        meta_path.write_text(json.dumps(meta, ensure_ascii=False))
+    n = meta["n"]
+    if n < 2:
+        raise DataError(f"--data {data!r}: the corpus has {n} token(s); at least 2 are needed")
+    tokens = np.memmap(path, dtype=dtype, mode="r", shape=(n,))
+    return TokenCorpus(tokens, n_train=int(n * (1 - val_frac)), path=path)
+
+
+# --- batches ----------------------------------------------------------------------------------
+
+def _check_len(tokens, block_size: int, what: str):
+    if len(tokens) < block_size + 1:
+        raise DataError(f"the {what} split has {len(tokens)} tokens, fewer than block_size + 1 = "
+                        f"{block_size + 1}: use a smaller --block-size or more text")
+
+
+class RandomWindows:
+    """An endless stream of ``(x, y)`` batches: random windows of the token array, ``y`` = ``x`` shifted by one.
+
+    Batch ``n`` depends only on ``(seed, n)``, so ``state_dict()`` is two integers and a resumed
+    run continues the exact same stream.
+
+    Args:
+        tokens: a 1-D token array (e.g. ``corpus.train``, memory-mapped).
+        batch_size, block_size: each batch is two (batch_size, block_size) int64 tensors.
+        seed: the stream's seed.
+    """
+
+    def __init__(self, tokens, batch_size: int, block_size: int, seed: int = 0):
+        _check_len(tokens, block_size, "training")
+        self.tokens, self.batch_size, self.block_size = tokens, batch_size, block_size
+        self.seed, self.batches = seed, 0
+        self._offsets = np.arange(block_size + 1)
+        self.rank, self.world_size, self.by_batches = 0, 1, False  # see shard_rank
+
+    def __iter__(self):
+        while True:
+            yield self.next_batch()
+
+    def next_batch(self):
+        n = self.batches + (self.rank if self.by_batches else 0)
+        rng = np.random.default_rng([self.seed, n])
+        starts = rng.integers(0, len(self.tokens) - self.block_size, size=self.batch_size)
+        if self.world_size > 1 and not self.by_batches:  # this rank's rows of batch n
+            from ..train.data import rank_rows
+            starts = starts[rank_rows(len(starts), self.rank, self.world_size)]
+        buf = torch.from_numpy(self.tokens[starts[:, None] + self._offsets].astype(np.int64))  # (B, T+1)
+        self.batches += self.world_size if self.by_batches else 1
+        return buf[:, :-1].contiguous(), buf[:, 1:].contiguous()
+
+    def shard_rank(self, rank: int, world_size: int, grad_accum: int = 1) -> int:
+        """Read rank ``rank``'s share of the stream; returns its micro-batches per optimizer step.
+
+        When ``world_size`` divides ``grad_accum``, each rank takes whole batches (rank r: batches
+        r, r + world_size, ...) and accumulates ``grad_accum // world_size`` of them; otherwise each
+        rank takes its rows of every batch. Either way the ranks together read the batches a
+        single process would, and ``batches`` counts the whole stream, so a checkpoint resumes
+        on any number of ranks.
+        """
+        self.rank, self.world_size = rank, world_size
+        self.by_batches = world_size > 1 and grad_accum % world_size == 0
+        return grad_accum // world_size if self.by_batches else grad_accum
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "batches": self.batches}
+
+    def load_state_dict(self, state: dict):
+        self.seed, self.batches = int(state["seed"]), int(state["batches"])
+
+
+def eval_batches(tokens, block_size: int, batch_size: int = 64, max_tokens: int | None = None) -> list:
+    """A fixed list of ``(x, y)`` batches of non-overlapping windows over ``tokens``.
+
+    Every token is predicted once (up to ``max_tokens``: then evenly spaced windows), so the
+    validation loss is exact rather than a random estimate, and the same at every evaluation.
+    """
+    _check_len(tokens, block_size, "validation")
+    n_win = (len(tokens) - 1) // block_size
+    starts = np.arange(n_win) * block_size
+    if max_tokens and n_win * block_size > max_tokens:
+        keep = max(1, max_tokens // block_size)
+        starts = starts[np.linspace(0, n_win - 1, keep).round().astype(np.int64)]
+    offsets = np.arange(block_size + 1)
+    out = []
+    for i in range(0, len(starts), batch_size):
+        buf = torch.from_numpy(tokens[starts[i:i + batch_size, None] + offsets].astype(np.int64))
+        out.append((buf[:, :-1].contiguous(), buf[:, 1:].contiguous()))
+    return out

@@ -1,0 +1,327 @@
+"""Labelled text for classification: TSV/CSV files with ``text`` and ``label`` columns, or JSONL.
+
+``read_labelled(path)`` reads one file; ``load_task(task)`` reads a whole task: the built-in
+``sst2`` (verified against its sha256 values), a folder with ``train.*`` (and optionally
+``dev.*``/``validation.*``/``val.*`` and ``test.*``), or a single file (10% of it is held out
+for model selection). Every problem is a ``DataError`` that names the file and the line.
+
+Formats, by extension:
+    .tsv  a header line, then one example per line, fields split on tabs (quotes are plain text)
+    .csv  a header line, standard CSV quoting (``"a, b"``, ``""`` for a quote)
+    .jsonl  one JSON object per line: ``{"text": "...", "label": "positive"}``
+
+Example:
+    >>> task = load_task("sst2")                     # doctest: +SKIP
+    >>> len(task.train), task.labels, task.classes   # doctest: +SKIP
+    (6920, ['0', '1'], ['negative', 'positive'])
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+EMBEDDED = Path(__file__).resolve().parent.parent / "_data"
+FORMATS = {".tsv": "tsv", ".tab": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
+
+
+@dataclass
+class LabelledText:
+    """The examples of one file: ``texts[i]`` has label ``labels[i]`` (a string) and came from
+    line ``lines[i]`` of ``path``."""
+    texts: list[str]
+    labels: list[str]
+    path: Path
+    lines: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, idx) -> "LabelledText":
+        return LabelledText([self.texts[i] for i in idx], [self.labels[i] for i in idx], self.path,
+                            [self.lines[i] for i in idx] if self.lines else [])
+
+    def label_ids(self, labels: list[str]) -> np.ndarray:
+        """The position of each example's label in ``labels`` (int64); an unknown label is a DataError."""
+        pos = {v: i for i, v in enumerate(labels)}
+        out = np.empty(len(self.labels), dtype=np.int64)
+        for i, v in enumerate(self.labels):
+            if v not in pos:
+                where = f"{self.path}:{self.lines[i]}" if self.lines else str(self.path)
+                raise DataError(f"{where}: label {v!r} is not one of the task's labels: "
+                                f"{', '.join(map(repr, labels))}")
+            out[i] = pos[v]
+        return out
+
+
+def _label_str(v, where: str) -> str:
+    """A label value as a string: strings are stripped, integers printed; anything else is an error."""
+    if isinstance(v, str):
+        v = v.strip()
+    elif isinstance(v, int) and not isinstance(v, bool):
+        v = str(v)
+    else:
+        raise DataError(f"{where}: label must be a string or an integer, got {type(v).__name__} {v!r}")
+    if not v:
+        raise DataError(f"{where}: empty label")
+    return v
+
+
+def _check_row(text, label, where: str, classes) -> tuple[str, str]:
+    if not isinstance(text, str):
+        raise DataError(f"{where}: text must be a string, got {type(text).__name__} {text!r}")
+    if not text.strip():
+        raise DataError(f"{where}: empty text")
+    label = _label_str(label, where)
+    if classes is not None and label not in classes:
+        raise DataError(f"{where}: bad label value {label!r}; expected one of: "
+                        f"{', '.join(map(repr, classes))}")
+    return text.strip(), label
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _read_table(path: Path, text: str, fmt: str, text_col: str, label_col: str, classes):
+    kw = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
+    reader = csv.reader(io.StringIO(text, newline=""), **kw)
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise DataError(f"{path}: the file is empty; expected a header line with columns "
+                        f"{text_col!r} and {label_col!r}") from None
+    missing = [c for c in (text_col, label_col) if c not in header]
+    if missing:
+        raise DataError(f"{path}:1: missing column(s) {', '.join(map(repr, missing))}; the header has "
+                        f"{', '.join(map(repr, header))}")
+    ti, li = header.index(text_col), header.index(label_col)
+    texts, labels, lines = [], [], []
+    try:
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue                                                  # blank line
+            if len(row) != len(header):
+                raise DataError(f"{where}: expected {len(header)} fields ({', '.join(header)}), got "
+                                f"{len(row)}" + (" (a tab inside the text?)" if fmt == "tsv" else ""))
+            t, lab = _check_row(row[ti], row[li], where, classes)
+            texts.append(t)
+            labels.append(lab)
+            lines.append(reader.line_num)
+    except csv.Error as e:
+        raise DataError(f"{path}:{reader.line_num}: malformed CSV ({e})") from None
+    return texts, labels, lines
+
+
+def _read_jsonl(path: Path, text: str, text_col: str, label_col: str, classes):
+    texts, labels, lines = [], [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}: not a JSON object ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        missing = [c for c in (text_col, label_col) if c not in obj]
+        if missing:
+            raise DataError(f"{where}: missing key(s) {', '.join(map(repr, missing))}; the object has "
+                            f"{', '.join(map(repr, obj)) or 'no keys'}")
+        t, lab = _check_row(obj[text_col], obj[label_col], where, classes)
+        texts.append(t)
+        labels.append(lab)
+        lines.append(n)
+    return texts, labels, lines
+
+
+def read_labelled(path, text_col: str = "text", label_col: str = "label", classes=None) -> LabelledText:
+    """Read one labelled file (``.tsv``, ``.csv`` or ``.jsonl``).
+
+    Args:
+        path: the file.
+        text_col, label_col: the column (or JSON key) names.
+        classes: if given, the allowed label values (strings); any other value is an error.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "toy.tsv"
+        >>> _ = p.write_text("text\\tlabel\\ngreat film\\t1\\ndull\\t0\\n")
+        >>> read_labelled(p).labels
+        ['1', '0']
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: labelled data file not found")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unknown format {path.suffix!r}; expected one of: {', '.join(FORMATS)}")
+    classes = None if classes is None else [str(c) for c in classes]
+    text = _decode(path)
+    if fmt == "jsonl":
+        texts, labels, lines = _read_jsonl(path, text, text_col, label_col, classes)
+    else:
+        texts, labels, lines = _read_table(path, text, fmt, text_col, label_col, classes)
+    if not texts:
+        raise DataError(f"{path}: no examples (only a header or blank lines)")
+    return LabelledText(texts, labels, path, lines)
+
+
+# --- tasks ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BuiltinTask:
+    name: str
+    folder: str
+    files: dict            # split -> (file name, sha256)
+    labels: tuple          # label values in the files, in class order
+    classes: tuple         # a readable name for each
+    normalize: str | None  # how to prepare raw input text at prediction time
+    about: str
+
+
+BUILTIN_TASKS = {
+    "sst2": BuiltinTask(
+        "sst2", "sst2",
+        {"train": ("train.tsv", "4173e60d2d6b6e64258540c1c92678f238e6d1249c6cd15aa26a3e4f8ee18899"),
+         "dev": ("dev.tsv", "bbdb730c97f15f8b2c7e9de3154b4d185156d9cb4e3f47c2081630edb27b376a"),
+         "test": ("test.tsv", "dd4b5b1ea1ab0998fae958fe4a77317be62a0650f97065d5b52e87f15ac3d72a")},
+        ("0", "1"), ("negative", "positive"), "ptb",
+        "SST-2 sentence-level sentiment, 6,920 train / 872 dev / 1,821 test (Socher et al. 2013; Kim 2014)"),
+}
+
+
+@dataclass
+class LabelledTask:
+    """A classification task: splits, the label values (class order) and their readable names."""
+    name: str
+    train: LabelledText
+    dev: LabelledText
+    test: LabelledText | None
+    labels: list[str]
+    classes: list[str]
+    normalize: str | None = None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _builtin(b: BuiltinTask, data_dir, text_col, label_col) -> LabelledTask:
+    folder = Path(data_dir) if data_dir else EMBEDDED / b.folder
+    splits = {}
+    for split, (name, sha) in b.files.items():
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"task {b.name!r}: {path} not found"
+                            + ("" if data_dir else " (missing from the installation)"))
+        if not data_dir and (got := _sha256(path)) != sha:
+            raise DataError(f"task {b.name!r}: {path} has sha256 {got}, expected {sha} "
+                            f"(the file is corrupt or was modified)")
+        splits[split] = read_labelled(path, text_col, label_col, classes=b.labels)
+    return LabelledTask(b.name, splits["train"], splits["dev"], splits["test"], list(b.labels),
+                        list(b.classes), b.normalize)
+
+
+def _find(folder: Path, split: str) -> Path | None:
+    found = [p for stem in SPLIT_NAMES[split] for p in sorted(folder.glob(stem + ".*"))
+             if p.suffix.lower() in FORMATS]
+    return found[0] if found else None
+
+
+def sort_labels(values) -> list[str]:
+    """Distinct label values in class order: numerically if all are integers, else alphabetically."""
+    vals = set(values)
+    if all(re.fullmatch(r"-?\d+", v) for v in vals):
+        return sorted(vals, key=int)
+    return sorted(vals)
+
+
+def hold_out(data: LabelledText, frac: float = 0.1, seed: int = 0) -> tuple[LabelledText, LabelledText]:
+    """Split ``data`` into (train, held-out) at random (a fixed seed), ``frac`` of it held out."""
+    if len(data) < 2:
+        raise DataError(f"{data.path}: {len(data)} example(s); at least 2 are needed to hold some out "
+                        f"for model selection (or give a dev file)")
+    order = np.random.default_rng(seed).permutation(len(data))
+    n_dev = max(1, int(round(len(data) * frac)))
+    return data.subset(sorted(order[n_dev:])), data.subset(sorted(order[:n_dev]))
+
+
+def load_task(task, data_dir=None, text_col: str = "text", label_col: str = "label") -> LabelledTask:
+    """A classification task by name (``"sst2"``) or path (a folder of splits, or one file).
+
+    Args:
+        task: ``"sst2"``; a folder with ``train.*`` and optionally ``dev.*`` (or ``validation.*``,
+            ``valid.*``, ``val.*``) and ``test.*``; or a single labelled file.
+        data_dir: for a built-in task, a folder holding its files instead of the embedded copy.
+        text_col, label_col: the column (or JSON key) names of a task given by path.
+
+    Without a dev split, 10% of the training examples are held out (seed 0) for model selection.
+    The class order is the training labels' (``sort_labels``); dev/test labels must be among them.
+    """
+    if str(task) in BUILTIN_TASKS:
+        return _builtin(BUILTIN_TASKS[str(task)], data_dir, text_col, label_col)
+    path = Path(task).expanduser()
+    if path.is_dir():
+        files = {s: _find(path, s) for s in SPLIT_NAMES}
+        if files["train"] is None:
+            raise DataError(f"{path}: no training file; expected train.tsv, train.csv or train.jsonl "
+                            f"(and optionally dev.* and test.*)")
+        train = read_labelled(files["train"], text_col, label_col)
+        dev = read_labelled(files["dev"], text_col, label_col) if files["dev"] else None
+        test = read_labelled(files["test"], text_col, label_col) if files["test"] else None
+    elif path.is_file():
+        train, dev, test = read_labelled(path, text_col, label_col), None, None
+    else:
+        raise DataError(f"task {str(task)!r}: not a built-in task ({', '.join(BUILTIN_TASKS)}) and no "
+                        f"such file or folder")
+    if dev is None:
+        train, dev = hold_out(train)
+    labels = sort_labels(train.labels)
+    if len(labels) < 2:
+        raise DataError(f"{train.path}: every training example has label {labels[0]!r}; a classifier "
+                        f"needs at least 2 classes")
+    for split in (dev, test):
+        if split is not None:
+            split.label_ids(labels)                                       # unknown labels: an error
+    return LabelledTask(path.stem if path.is_file() else path.name, train, dev, test, labels, labels)
+
+
+# --- preparing raw input -------------------------------------------------------------------------
+
+_PTB = [(re.compile(r"([.,!?;:\"])"), r" \1 "), (re.compile(r"(\w)n't\b"), r"\1 n't"),
+        (re.compile(r"(\w)'(s|re|ve|ll|d|m)\b"), r"\1 '\2"), (re.compile(r"\s+"), " ")]
+
+
+def normalize_text(text: str, how: str | None) -> str:
+    """Bring raw input to the style of the training data: ``"ptb"`` (SST-2) lower-cases and
+    splits punctuation and contractions as the Penn Treebank tokeniser does.
+
+    Example:
+        >>> normalize_text("I didn't like it!", "ptb")
+        "i did n't like it !"
+    """
+    if how is None:
+        return text
+    if how != "ptb":
+        raise DataError(f"unknown text normalisation {how!r}; expected 'ptb' or none")
+    text = text.lower().replace("(", " -lrb- ").replace(")", " -rrb- ")
+    for pattern, repl in _PTB:
+        text = pattern.sub(repl, text)
+    return text.strip()

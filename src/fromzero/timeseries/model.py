@@ -1,0 +1,125 @@
+"""An LSTM/GRU forecaster with a direct multi-horizon head.
+
+The recurrent layer reads the lookback window and its final state goes through one linear
+layer that emits every step of the horizon for every target column at once ("direct"
+forecasting: no step feeds the next, so errors do not compound as in autoregressive decoding).
+
+Two simple things matter more than the size of the network (Zeng et al. 2023; Kim et al. 2022,
+RevIN):
+
+* per-window normalisation (``norm``): subtract the window's last value (``"last"``) or its
+  mean and divide by its std (``"mean"``) before the network, add it back after. The model then
+  forecasts changes, and a level never seen in training (a trend) does not confuse it.
+* a linear skip (``skip``): a linear map from the lookback to the horizon, shared by the
+  columns, added to the head's output.
+
+Head and skip start at zero, so with ``norm="last"`` an untrained model is exactly the
+repeat-the-last-value baseline; training moves it away from there.
+
+Example:
+    >>> import torch
+    >>> model = Forecaster(ForecasterConfig(n_series=7, targets=list(range(7)), lookback=96, horizon=24))
+    >>> model(torch.randn(2, 96, 7)).shape
+    torch.Size([2, 24, 7])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..checkpoint import register_model
+from ..errors import ConfigError, ShapeError
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+NORMS = ("last", "mean", "none")
+
+
+@dataclass
+class ForecasterConfig:
+    """Shapes and hyper-parameters of a ``Forecaster``."""
+    n_series: int = 1            # input series (columns) C, normalised per window
+    n_covariates: int = 0        # extra inputs (calendar features) after them, not normalised
+    targets: list = field(default_factory=lambda: [0])   # which of the C series to forecast
+    lookback: int = 96           # input steps L
+    horizon: int = 1             # output steps H
+    cell: str = "lstm"           # lstm | gru | rnn
+    hidden: int = 64
+    n_layer: int = 1
+    dropout: float = 0.0
+    norm: str = "last"           # last | mean | none: per-window normalisation
+    skip: bool = True            # add a linear lookback -> horizon map
+    channel_independent: bool = False  # one shared network run on each series separately
+
+    def __post_init__(self):
+        p = []
+        if self.cell not in CELLS:
+            p.append(f"cell={self.cell!r} is not one of {', '.join(CELLS)}")
+        if self.norm not in NORMS:
+            p.append(f"norm={self.norm!r} is not one of {', '.join(NORMS)}")
+        for k in ("n_series", "lookback", "horizon", "hidden", "n_layer"):
+            if not (isinstance(getattr(self, k), int) and getattr(self, k) >= 1):
+                p.append(f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
+        if not self.targets or any(not (isinstance(t, int) and 0 <= t < self.n_series) for t in self.targets):
+            p.append(f"targets must be column indices in [0, {self.n_series}), got {self.targets!r}")
+        if not 0 <= self.dropout < 1:
+            p.append(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if p:
+            raise ConfigError("ForecasterConfig: " + "; ".join(p))
+
+
+@register_model("forecaster", config_cls=ForecasterConfig)
+class Forecaster(nn.Module):
+    """``model(x)``: x (B, lookback, n_series + n_covariates) -> forecasts (B, horizon, len(targets))."""
+
+    def __init__(self, config: ForecasterConfig):
+        super().__init__()
+        self.config = c = config
+        per_run = 1 if c.channel_independent else c.n_series      # series one recurrent run reads
+        outs = 1 if c.channel_independent else len(c.targets)      # columns one run forecasts
+        self.rnn = CELLS[c.cell](per_run + c.n_covariates, c.hidden, num_layers=c.n_layer,
+                                 batch_first=True, dropout=c.dropout if c.n_layer > 1 else 0.0)
+        self.drop = nn.Dropout(c.dropout)
+        self.head = nn.Linear(c.hidden, c.horizon * outs)
+        self.skip = nn.Linear(c.lookback, c.horizon) if c.skip else None
+        for m in (self.head, self.skip):
+            if m is not None:
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        c = self.config
+        if x.dim() != 3 or x.shape[1] != c.lookback or x.shape[2] != c.n_series + c.n_covariates:
+            raise ShapeError(f"Forecaster: expected inputs (batch, {c.lookback}, "
+                             f"{c.n_series + c.n_covariates}), got {tuple(x.shape)}")
+        B = x.shape[0]
+        series, cov = x[..., :c.n_series], x[..., c.n_series:]       # (B, L, C), (B, L, K)
+        loc, scale = self._stats(series)                             # each (B, 1, C)
+        z = (series - loc) / scale
+        if c.channel_independent:                                    # (B*C, L, 1 + K)
+            inp = torch.cat([z.transpose(1, 2).reshape(B * c.n_series, c.lookback, 1),
+                             cov.repeat_interleave(c.n_series, dim=0)], dim=-1)
+        else:
+            inp = torch.cat([z, cov], dim=-1)                        # (B, L, C + K)
+        _, state = self.rnn(inp)
+        h = (state[0] if isinstance(state, tuple) else state)[-1]   # top layer's final state (B', hidden)
+        y = self.head(self.drop(h))
+        if c.channel_independent:
+            y = y.view(B, c.n_series, c.horizon)[:, c.targets]        # (B, T, H)
+        else:
+            y = y.view(B, c.horizon, len(c.targets)).transpose(1, 2)  # (B, T, H)
+        if self.skip is not None:
+            y = y + self.skip(z[..., c.targets].transpose(1, 2))      # (B, T, L) -> (B, T, H)
+        y = y.transpose(1, 2)                                         # (B, H, T)
+        return y * scale[..., c.targets] + loc[..., c.targets]
+
+    def _stats(self, series):
+        if self.config.norm == "last":
+            return series[:, -1:, :], torch.ones_like(series[:, -1:, :])
+        if self.config.norm == "mean":
+            mean = series.mean(dim=1, keepdim=True)
+            std = series.std(dim=1, keepdim=True, unbiased=False)
+            return mean, std + 1e-5
+        one = torch.ones_like(series[:, -1:, :])
+        return torch.zeros_like(one), one

@@ -1,0 +1,40 @@
+"""Run by torchrun with 2 processes: the scenarios of test_distributed.py; rank 0 writes results.json.
+
+Usage: worker.py OUT_DIR [SCENARIO ...]   (default: every scenario but "crash")
+"""
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import scenarios as sc  # noqa: E402
+
+from fromzero import distributed as dist  # noqa: E402
+
+out = Path(sys.argv[1])
+RUNS = {
+    "mnist_ddp": lambda: sc.mnist("ddp"),
+    "gpt_ddp": lambda: sc.gpt("ddp", grad_accum=2, run_dir=out / "gpt_ddp"),
+    "gpt_fsdp": lambda: sc.gpt("fsdp", run_dir=out / "gpt_fsdp"),
+    "gpt_fsdp_ac": lambda: sc.gpt("fsdp", activation_checkpointing=True, steps=4),
+    # resume the step-10 checkpoints written by one process (pytest copied them here)
+    "resume_fsdp": lambda: sc.gpt("fsdp", run_dir=out / "resume_fsdp", resume=True),
+    "resume_ddp": lambda: sc.gpt("ddp", grad_accum=2, run_dir=out / "resume_ddp", resume=True),
+}
+
+
+class CrashOnRank1(sc.Callback):
+    """Rank 1 fails at step 3 while rank 0 goes on into the next step's collectives."""
+
+    def on_batch_end(self, trainer, logs):
+        if dist.rank() == 1 and trainer.step == 3:
+            raise RuntimeError("rank 1 crashes on purpose")
+
+
+RUNS["crash"] = lambda: sc.gpt("ddp", callbacks=[CrashOnRank1()])
+results = {}
+for name in sys.argv[2:] or [n for n in RUNS if n != "crash"]:
+    results[name] = RUNS[name]()
+    results[name]["world_size"] = dist.world_size()
+if dist.is_main():
+    (out / "results.json").write_text(json.dumps(results))

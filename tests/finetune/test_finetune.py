@@ -1,0 +1,207 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from fromzero.checkpoint import load_model, load_weights, save_model
+from fromzero.cli import main
+from fromzero.errors import CheckpointError, ConfigError
+from fromzero.finetune import (ClassifierConfig, GPTClassifier, LoRALinear, PaddedBatches, add_lora,
+                               count_params, encode_texts, freeze, merge_lora, param_groups)
+from fromzero.models.gpt import GPT, gpt_config
+from fromzero.recipes.finetune import evaluate_run, finetune, predict_proba
+from fromzero.text.labelled import load_task
+from fromzero.text.tokenizer import load_tokenizer
+from fromzero.train import Trainer
+
+FAST = dict(epochs=3, batch_size=16, evals_per_epoch=2, device="cpu", dropout=0.0, lr=5e-3)
+
+
+def _accuracy(model, tok, data, labels):
+    x = PaddedBatches(encode_texts(tok, data.texts, model.gpt.config.block_size), data.label_ids(labels), 64)
+    return Trainer(model, metrics=["accuracy"], device="cpu", verbose=0).evaluate(x)["accuracy"]
+
+
+def test_finetuning_a_pretrained_gpt_learns_the_task(tiny_gpt, tiny_task, tmp_path):
+    task, tok = load_task(tiny_task), load_tokenizer(tiny_gpt)
+    before = _accuracy(GPTClassifier.from_pretrained(tiny_gpt, 2), tok, task.test, task.labels)
+    m = finetune(tiny_gpt, tiny_task, out=tmp_path / "ft", verbose=0, **FAST)
+    assert m["test_accuracy"] >= 0.85 and m["test_accuracy"] > before + 0.3, (before, m)
+    rows = list(csv.DictReader(open(tmp_path / "ft" / "history.csv")))
+    assert len(rows) == 6 and m["dev_accuracy"] == max(float(r["val_accuracy"]) for r in rows)
+    after = _accuracy(load_model(tmp_path / "ft"), tok, task.test, task.labels)
+    assert after == pytest.approx(m["test_accuracy"])                    # the saved model is the selected one
+
+
+def test_pretrained_weights_are_loaded(tiny_gpt, tmp_path):
+    base = GPT(gpt_config("tiny", vocab_size=300))
+    load_weights(tiny_gpt / "model.safetensors", base)
+    pre = GPTClassifier.from_pretrained(tiny_gpt, 2)
+    assert torch.equal(pre.gpt.blocks[1].mlp.fc.weight, base.blocks[1].mlp.fc.weight)
+    idx = torch.randint(0, 300, (2, 7))
+    torch.testing.assert_close(pre.gpt.hidden_states(idx), base.norm_f(_blocks(base, idx)))
+    (tmp_path / "model.json").write_text('{"name": "model", "config": {}}')
+    with pytest.raises(CheckpointError, match="expected a pre-trained GPT run"):
+        GPTClassifier.from_pretrained(tmp_path, 2)
+    with pytest.raises(CheckpointError, match="expected a run written by `fromzero pretrain gpt`"):
+        finetune(tmp_path, "sst2")
+
+
+def _blocks(gpt, idx):
+    x = gpt.wte(idx)
+    rope = gpt._rope(0, idx.size(1))
+    for b in gpt.blocks:
+        x = b(x, rope)
+    return x
+
+
+def test_padding_changes_nothing():
+    torch.manual_seed(0)
+    for pool in ("mean", "last"):
+        m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny").to_dict(), pool=pool)).eval()
+        short, long = torch.tensor([[3, 4, 5]]), torch.tensor([[9, 8, 7, 6, 5, 4]])
+        both = torch.tensor([[3, 4, 5, -1, -1, -1], [9, 8, 7, 6, 5, 4]])
+        torch.testing.assert_close(m(both), torch.cat([m(short), m(long)]))
+
+
+def test_frozen_weights_stay_unchanged(tiny_gpt, tiny_task, tmp_path):
+    m = finetune(tiny_gpt, tiny_task, out=tmp_path / "fz", verbose=0, freeze="embeddings,blocks:1",
+                 **{**FAST, "epochs": 1})
+    base = GPTClassifier.from_pretrained(tiny_gpt, 2).state_dict()
+    tuned = load_model(tmp_path / "fz").state_dict()
+    frozen = [k for k in base if k.startswith(("gpt.wte.", "gpt.blocks.0.", "gpt.lm_head."))]
+    trained = [k for k in base if k.startswith("gpt.blocks.1.") and k.endswith("weight")]
+    assert frozen and trained and m["frozen_params"] == len([k for k in frozen if "lm_head" not in k])
+    for k in frozen:
+        assert torch.equal(base[k], tuned[k]), k
+    for k in trained:
+        assert not torch.equal(base[k], tuned[k]), k
+
+
+def test_freeze_parts_and_errors():
+    m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny").to_dict()))
+    names = freeze(m, "backbone")
+    assert count_params(m)[0] == 32 * 2 + 2 and len(names) == len(list(m.gpt.parameters()))
+    with pytest.raises(ConfigError, match="expected 1 to 2 blocks"):
+        freeze(m, "blocks:3")
+    with pytest.raises(ConfigError, match="matches no parameter; expected one of embeddings"):
+        freeze(m, "encoder")
+
+
+def test_layer_decay_gives_lower_layers_smaller_learning_rates():
+    m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny").to_dict()))
+    groups = param_groups(m, 1e-3, weight_decay=0.1, layer_decay=0.5)
+    lr = {n: g["lr"] for g in groups for n in g["names"]}
+    assert lr["head.weight"] == lr["gpt.norm_f.weight"] == 1e-3
+    assert lr["gpt.blocks.1.attn.qkv.weight"] == 5e-4 and lr["gpt.blocks.0.mlp.fc.weight"] == 2.5e-4
+    assert lr["gpt.wte.weight"] == 1.25e-4
+    wd = {n: g["weight_decay"] for g in groups for n in g["names"]}
+    assert wd["gpt.blocks.0.mlp.fc.weight"] == 0.1 and wd["head.bias"] == 0.0
+    assert sum(len(g["params"]) for g in groups) == len(list(m.parameters()))
+
+
+def test_lora_trains_a_small_share_of_the_parameters():
+    cfg = gpt_config("tiny", n_layer=4, n_head=4, n_embd=256, vocab_size=8192, block_size=128).to_dict()
+    m = GPTClassifier(ClassifierConfig(gpt=cfg, lora_rank=8))
+    trainable, total = count_params(m)
+    C, r = 256, 8
+    per_block = r * ((C + 3 * C) + (C + C) + (C + 4 * C) + (4 * C + C))   # qkv, proj, fc, mlp.proj
+    assert trainable == 4 * per_block + (C * 2 + 2)                      # + the head
+    assert trainable / total < 0.05
+    assert sum(isinstance(x, LoRALinear) for x in m.modules()) == 16
+    assert all(not p.requires_grad for n, p in m.named_parameters() if "lora_" not in n and "head" not in n)
+
+
+def test_merged_lora_gives_the_same_predictions(tmp_path):
+    torch.manual_seed(0)
+    m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny", zero_init=False).to_dict(), lora_rank=4)).eval()
+    for mod in m.modules():
+        if isinstance(mod, LoRALinear):
+            torch.nn.init.normal_(mod.lora_B, std=0.1)                   # a trained-looking update
+    idx = torch.randint(0, 64, (4, 20))
+    want = m(idx)
+    save_model(tmp_path / "unmerged", m)                                 # the adapters as they are
+    torch.testing.assert_close(load_model(tmp_path / "unmerged")(idx), want)
+    merge_lora(m)
+    assert m.config.lora_rank == 0 and not any(isinstance(x, LoRALinear) for x in m.modules())
+    torch.testing.assert_close(m(idx), want, atol=1e-5, rtol=1e-5)
+    save_model(tmp_path / "merged", m)
+    loaded = load_model(tmp_path / "merged")
+    assert not any("lora_" in k for k in loaded.state_dict())
+    torch.testing.assert_close(loaded(idx), want, atol=1e-5, rtol=1e-5)
+
+
+def test_lora_finetuning_keeps_base_weights_and_merges_on_save(tiny_gpt, tiny_task, tmp_path):
+    lora = dict(FAST, lora_rank=4, lr=3e-3)
+    m = finetune(tiny_gpt, tiny_task, out=tmp_path / "lora", verbose=0, merge=False, **lora)
+    assert m["test_accuracy"] >= 0.7 and m["trainable_share"] < 0.2
+    unmerged = load_model(tmp_path / "lora")
+    base = GPTClassifier.from_pretrained(tiny_gpt, 2)
+    assert torch.equal(unmerged.gpt.blocks[0].attn.qkv.base.weight, base.gpt.blocks[0].attn.qkv.weight)
+    assert not torch.equal(unmerged.gpt.blocks[0].attn.qkv.lora_B, torch.zeros(1))
+    texts = ["the film was great", "a dull and boring plot", "this movie is very good"]
+    classes, p_unmerged = predict_proba(tmp_path / "lora", texts)
+    (tmp_path / "merged").mkdir()
+    save_model(tmp_path / "merged", merge_lora(unmerged))
+    for f in ("tokenizer.json",):
+        (tmp_path / "merged" / f).write_bytes((tmp_path / "lora" / f).read_bytes())
+    spec = json.loads((tmp_path / "lora" / "model.json").read_text())
+    merged_spec = json.loads((tmp_path / "merged" / "model.json").read_text())
+    (tmp_path / "merged" / "model.json").write_text(json.dumps({**spec, **merged_spec}))
+    _, p_merged = predict_proba(tmp_path / "merged", texts)
+    assert p_merged.argmax(-1).tolist() == p_unmerged.argmax(-1).tolist()
+    torch.testing.assert_close(p_merged, p_unmerged, atol=1e-5, rtol=1e-4)
+
+
+def test_cli_finetune_evaluate_predict(tiny_gpt, tiny_task, tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["finetune", str(tiny_gpt), "--task", str(tiny_task), "--epochs", "3", "--lr", "0.005",
+                 "--batch-size", "16", "--dropout", "0", "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    names = {p.name for p in out.iterdir()}
+    assert {"model.safetensors", "model.json", "tokenizer.json", "metrics.json", "finetune.json",
+            "history.csv", "history.png"} <= names
+    spec = json.loads((out / "model.json").read_text())
+    assert spec["task"] == "text-classification" and spec["name"] == "gpt-classifier"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"test accuracy {metrics['test_accuracy'] * 100:.2f}%" in printed
+    assert main(["evaluate", str(out), "--device", "cpu"]) == 0
+    assert f"test accuracy: {metrics['test_accuracy'] * 100:.2f}%" in capsys.readouterr().out
+    assert evaluate_run(out, device="cpu")["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    texts = ["the plot was superb and the music lovely", "an awful , dull movie"]
+    classes, probs = predict_proba(out, texts)
+    for text, p in zip(texts, probs):
+        assert main(["predict", str(out), text, "--device", "cpu"]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert [l.split("\t")[0] for l in lines] == [classes[i] for i in p.argsort(descending=True)]
+        assert float(lines[0].split("\t")[1].strip(" %")) == pytest.approx(100 * float(p.max()), abs=0.01)
+
+
+def test_cli_reports_bad_input(tiny_gpt, tmp_path, capsys):
+    (tmp_path / "bad.tsv").write_text("text\tlabel\ngood\t1\n\t0\n")
+    assert main(["finetune", str(tiny_gpt), "--task", str(tmp_path / "bad.tsv"), "--quiet"]) == 2
+    assert "bad.tsv:3: empty text" in capsys.readouterr().err
+    assert main(["finetune", str(tiny_gpt), "--freeze", "decoder", "--quiet"]) == 2
+    assert "freeze 'decoder' matches no parameter" in capsys.readouterr().err
+
+
+def test_continued_pretraining_starts_from_the_run(tiny_gpt, tmp_path):
+    from fromzero.recipes.gpt import pretrain
+    from fromzero.train import Callback
+
+    class Grab(Callback):
+        def on_train_begin(self, trainer):
+            self.wte = trainer.model.wte.weight.detach().clone()
+
+    (tmp_path / "new.txt").write_text("a brand new domain of text about the film . " * 200)
+    grab = Grab()
+    run = pretrain(tmp_path / "new.txt", preset="tiny", out=tmp_path / "adapted", init=tiny_gpt, verbose=0,
+                   max_iters=4, eval_interval=2, device="cpu", peak_flops=1e9, callbacks=[grab])
+    base = load_model(tiny_gpt)
+    assert torch.equal(grab.wte, base.wte.weight)
+    assert (run / "tokenizer.json").read_text() == (tiny_gpt / "tokenizer.json").read_text()
+    assert json.loads((run / "model.json").read_text())["init"] == str(tiny_gpt)
+    assert not torch.equal(load_model(run).wte.weight, base.wte.weight)
+    with pytest.raises(ConfigError, match="only dropout may change, got n_layer"):
+        pretrain(tmp_path / "new.txt", preset="tiny", out=tmp_path / "x", init=tiny_gpt, n_layer=3, verbose=0)
