@@ -122,6 +122,14 @@ def all_true(flag) -> bool:
     return bool(t.item())
 
 
+def fork_rng() -> None:
+    """Give each rank its own torch random stream (dropout masks differ across ranks), derived
+    from the stream they share, so a seeded run is still reproducible. No-op on one process."""
+    if world_size() > 1:
+        seed = int(torch.randint(0, 2**62, (1,)))  # the same draw on every rank
+        torch.manual_seed(seed + rank())
+
+
 # --- launching: ``fromzero ... --nproc N`` --------------------------------------------------------
 
 def add_arguments(p) -> None:
@@ -246,6 +254,7 @@ def parallelize(model: nn.Module, strategy: str = "ddp", activation_checkpointin
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
+    model.to(memory_format=torch.contiguous_format)  # FSDP shards contiguous tensors (not channels_last)
     with torch.no_grad():  # every rank shards the same weights: rank 0's
         for t in model.state_dict().values():
             dist.broadcast(t, 0)

@@ -79,7 +79,8 @@ def stream(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: floa
     cache = None
     if use_cache:
         dtype = next(model.parameters()).dtype
-        cache = KVCache(cfg, idx.size(0), device=device, dtype=dtype)
+        cache = model.new_cache(idx.size(0), device=device, dtype=dtype) if hasattr(model, "new_cache") \
+            else KVCache(cfg, idx.size(0), device=device, dtype=dtype)  # an RNN's cache is its state
         logits = model(idx, cache=cache)
     try:
         for i in range(max_new_tokens):
@@ -171,7 +172,7 @@ def generate_text(run, prompt: str = "", max_new_tokens: int = 500, temperature:
     Returns:
         the generated text (without the prompt).
     """
-    if isinstance(run, GPT):
+    if isinstance(run, torch.nn.Module):  # a GPT, or any model with its interface (fromzero.rnn.lm)
         model = run
         if tokenizer is None:
             raise FromzeroError("generate_text: pass tokenizer= with a model object")

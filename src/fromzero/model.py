@@ -107,7 +107,7 @@ class Model(nn.Module):
         nodes = []
         for k, n in enumerate(self.nodes):
             ids[id(n)] = len(self.inputs) + k
-            nodes.append({"class": type(n.layer).__name__, "config": _jsonable(n.layer.get_config()),
+            nodes.append({"class": _layer_class(n.layer), "config": _jsonable(n.layer.get_config()),
                           "layer": self._layer_index(n.layer),
                           "parents": [ids[id(p)] for p in n.parents]})
         return {"name": self.model_name, "inputs": [list(s.shape) for s in self.inputs],
@@ -228,7 +228,7 @@ class Sequential(Model):
 
     def get_config(self) -> dict:
         return {"name": self.model_name, "input_shape": list(self.inputs[0].shape),
-                "layers": [{"class": type(n.layer).__name__, "config": _jsonable(n.layer.get_config())}
+                "layers": [{"class": _layer_class(n.layer), "config": _jsonable(n.layer.get_config())}
                            for n in self.nodes]}
 
     @classmethod
@@ -268,6 +268,12 @@ def check_labels(y: torch.Tensor, n_classes: int) -> None:
 
 def _float_inputs(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype.is_floating_point and x.dtype != torch.float32 else x
+
+
+def _layer_class(layer) -> str:
+    """The registered class name of ``layer`` (FSDP turns a sharded ``Conv2D`` into a subclass
+    named ``FSDPConv2D``)."""
+    return next((c.__name__ for c in type(layer).__mro__ if c.__name__ in LAYERS), type(layer).__name__)
 
 
 def _device_of(module):

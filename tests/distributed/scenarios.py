@@ -17,10 +17,11 @@ STEPS = 20
 
 
 class StepLosses(Callback):
-    """Each optimizer step's loss over the global batch (all ranks), from the epoch's running sums."""
+    """Each optimizer step's loss over the global batch (all ranks), from the epoch's running sums,
+    and how many samples the ranks together trained on (``samples``) and this rank alone (``local``)."""
 
     def __init__(self):
-        self.losses = []
+        self.losses, self.samples, self.local = [], [], []
 
     def _sums(self, trainer):
         return dist.all_reduce_sum([trainer._acc["loss_sum"], trainer._acc["n"]])
@@ -31,6 +32,8 @@ class StepLosses(Callback):
     def on_batch_end(self, trainer, logs):
         s, n = self._sums(trainer)
         self.losses.append((s - self.prev[0]) / (n - self.prev[1]))
+        self.samples.append(n - self.prev[1])
+        self.local.append(logs["batch_size"])
         self.prev = (s, n)
 
 
@@ -58,12 +61,13 @@ def gpt(strategy=None, grad_accum: int = 1, run_dir=None, resume=False, steps: i
     if run_dir:
         save_model(run_dir, trainer.model)  # every rank calls it; rank 0 writes model.safetensors
     numel, nbytes = dist.local_numel(trainer.model)
-    return {"steps": rec.losses, "loss": h.history["loss"][-1], "val_loss": h.history["val_loss"][-1],
+    return {"steps": rec.losses, "samples": rec.samples, "local": rec.local,
+            "loss": h.history["loss"][-1], "val_loss": h.history["val_loss"][-1],
             "step": trainer.step, "local_numel": numel, "local_bytes": nbytes,
             "numel": sum(p.numel() for p in trainer.model.parameters())}
 
 
-def mnist(strategy=None) -> dict:
+def mnist(strategy=None, run_dir=None) -> dict:
     """The tutorial's CNN through the Keras-like API: one epoch of 20 steps of 32 images."""
     from fromzero.datasets import load_mnist
     from fromzero.models.cnn import build_model
@@ -79,5 +83,8 @@ def mnist(strategy=None) -> dict:
     rec = StepLosses()
     h = model.fit(x, y, batch_size=32, epochs=1, validation_data=(xv, yv), verbose=0, seed=0,
                   callbacks=[rec])
-    return {"steps": rec.losses, **{k: v[-1] for k, v in h.history.items()
+    if run_dir:
+        save_model(run_dir, model)
+    return {"steps": rec.losses, "samples": rec.samples, "local": rec.local,
+            **{k: v[-1] for k, v in h.history.items()
                                     if k in ("loss", "val_loss", "accuracy", "val_accuracy")}}

@@ -61,16 +61,30 @@ def job(tmp_path_factory):
 def test_ddp_matches_one_process_mnist_cnn(job):
     one, two = job["ref"]["mnist"], job["two"]["mnist_ddp"]
     assert two["world_size"] == 2 and len(two["steps"]) == sc.STEPS
+    assert two["samples"] == one["samples"] == [32] * sc.STEPS  # together the ranks read each batch once
+    assert two["local"] == [16] * sc.STEPS and one["local"] == [32] * sc.STEPS  # rank 0: its half
     assert rel(one["steps"], two["steps"]) < 1e-5       # every step's loss over the global batch
     assert rel(one["val_loss"], two["val_loss"]) < 1e-5  # validation split over the ranks, summed
     assert one["accuracy"] == two["accuracy"] and one["val_accuracy"] == two["val_accuracy"]
     assert one["steps"][-1] < one["steps"][0] - 0.5      # it trained
 
 
+def test_fsdp_matches_one_process_mnist_cnn_and_saves_a_loadable_model(job, mnist_small):
+    one, two = job["ref"]["mnist"], job["two"]["mnist_fsdp"]
+    assert two["samples"] == one["samples"] and two["local"] == [16] * sc.STEPS
+    assert rel(one["steps"], two["steps"]) < 1e-4
+    assert rel(one["val_loss"], two["val_loss"]) < 1e-4
+    model = load_model(job["out"] / "mnist_fsdp")          # the Keras-like config names plain layers
+    model.compile(loss="sparse_categorical_crossentropy")
+    x, y = mnist_small[2][:100], mnist_small[3][:100]      # the validation images of the scenario
+    assert abs(model.evaluate(x, y)["loss"] - two["val_loss"]) < 1e-4
+
+
 def test_ddp_matches_one_process_gpt_with_grad_accum(job):
     # grad_accum=2 on 2 ranks: each rank takes one whole micro-batch of the stream per step
     one, two = job["ref"]["gpt_accum2"], job["two"]["gpt_ddp"]
-    assert len(two["steps"]) == sc.STEPS
+    assert two["samples"] == one["samples"] == [16] * sc.STEPS  # 2 micro-batches of 8 per step
+    assert two["local"] == [8] * sc.STEPS                        # rank 0: one of them
     assert rel(one["steps"], two["steps"]) < 1e-5
     assert rel(one["val_loss"], two["val_loss"]) < 1e-5
     assert one["steps"][-1] < one["steps"][0] - 0.3
@@ -78,7 +92,8 @@ def test_ddp_matches_one_process_gpt_with_grad_accum(job):
 
 def test_fsdp_matches_one_process_gpt(job):
     one, two = job["ref"]["gpt"], job["two"]["gpt_fsdp"]
-    assert len(two["steps"]) == sc.STEPS
+    assert two["samples"] == one["samples"] == [8] * sc.STEPS
+    assert two["local"] == [4] * sc.STEPS                        # rank 0: half the rows of each batch
     assert rel(one["steps"], two["steps"]) < 1e-4
     assert rel(one["val_loss"], two["val_loss"]) < 1e-4
 

@@ -14,6 +14,7 @@ from fromzero import distributed as dist  # noqa: E402
 out = Path(sys.argv[1])
 RUNS = {
     "mnist_ddp": lambda: sc.mnist("ddp"),
+    "mnist_fsdp": lambda: sc.mnist("fsdp", run_dir=out / "mnist_fsdp"),  # each layer sharded
     "gpt_ddp": lambda: sc.gpt("ddp", grad_accum=2, run_dir=out / "gpt_ddp"),
     "gpt_fsdp": lambda: sc.gpt("fsdp", run_dir=out / "gpt_fsdp"),
     "gpt_fsdp_ac": lambda: sc.gpt("fsdp", activation_checkpointing=True, steps=4),

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fromzero.cli import main
-from fromzero.errors import ShapeError
+from fromzero.errors import ConfigError, ShapeError
 from fromzero.recipes import evaluate_run, predict_run
 from fromzero.recipes.forecast import forecast_config, train_forecast
 from fromzero.timeseries import Forecaster, ForecasterConfig
@@ -22,6 +22,18 @@ def test_untrained_forecaster_with_last_value_norm_is_the_repeat_baseline():
     torch.testing.assert_close(y, x[:, -1:, [0, 2]].expand(5, 4, 2))
     with pytest.raises(ShapeError, match=r"expected inputs \(batch, 10, 3\), got \(5, 9, 3\)"):
         model(x[:, 1:])
+
+
+def test_cell_none_is_the_linear_skip_alone():
+    model = Forecaster(ForecasterConfig(n_series=2, targets=[1], lookback=6, horizon=2, cell="none"))
+    assert model.rnn is None and sum(p.numel() for p in model.parameters()) == 6 * 2 + 2
+    with torch.no_grad():
+        model.skip.weight.fill_(0.5)
+    x = torch.randn(3, 6, 2)
+    expected = x[:, -1:, 1] + 0.5 * (x[:, :, 1] - x[:, -1:, 1]).sum(1, keepdim=True)   # norm="last"
+    torch.testing.assert_close(model(x)[..., 0], expected.expand(3, 2))
+    with pytest.raises(ConfigError, match="cell='none' leaves only the linear skip: it needs skip=True"):
+        ForecasterConfig(cell="none", skip=False)
 
 
 @pytest.mark.parametrize("cell, ci", [("gru", True), ("rnn", False)])

@@ -62,12 +62,14 @@ def register(sub):
     p.add_argument("--data-dir", default=None, help="folder holding a built-in task's files (default: the embedded copy)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_common(p)
+    from ..distributed import add_arguments
+    add_arguments(p)  # --strategy, --nproc, --activation-checkpointing
     p.set_defaults(func=run)
 
 
 OPTIONS = ("epochs", "lr", "batch_size", "lora_rank", "lora_alpha", "lora_targets", "merge", "freeze",
            "layer_decay", "weight_decay", "warmup", "dropout", "pool", "evals_per_epoch", "text_column",
-           "label_column", "data_dir")
+           "label_column", "data_dir", "strategy", "activation_checkpointing")
 
 
 def run(args) -> int:
@@ -81,6 +83,9 @@ def run(args) -> int:
     out = args.out or f"runs/finetune-{Path(args.task).stem}"
     m = finetune(args.run, task=args.task, out=out, verbose=0 if args.quiet else 1, seed=args.seed,
                  device=args.device, **over)
+    from ..distributed import is_main
+    if not is_main():  # a distributed run: rank 0 reports
+        return 0
     line = f"dev accuracy {m['dev_accuracy'] * 100:.2f}%"
     if "test_accuracy" in m:
         line += f", test accuracy {m['test_accuracy'] * 100:.2f}%"

@@ -54,7 +54,7 @@ def register(sub):
     from ..models.gpt import PRESETS
     from ..text.data import BUILTIN
 
-    p = sub.add_parser("pretrain", help="pre-train a language model on text (gpt)",
+    p = sub.add_parser("pretrain", help="pre-train a language model on text (gpt, lstm)",
                        description="Pre-train a model on a text corpus and write a run directory.")
     models = p.add_subparsers(dest="model", metavar="MODEL")
     g = models.add_parser("gpt", help="a GPT (decoder-only Transformer)",
@@ -83,6 +83,8 @@ def register(sub):
     from ..distributed import add_arguments
     add_arguments(g)  # --strategy, --nproc, --activation-checkpointing
     g.set_defaults(func=run_gpt)
+    from ..rnn.cli import add_pretrain_parser
+    add_pretrain_parser(models)  # `fromzero pretrain lstm`: the same pipeline, a recurrent model
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 

@@ -31,6 +31,7 @@ import torch
 
 from ..checkpoint import load_model, make_config, read_json, save_json, save_model
 from ..device import resolve_device, seed_everything
+from ..distributed import STRATEGIES, is_main
 from ..errors import CheckpointError, ConfigError, DataError
 from ..finetune.data import PaddedBatches, encode_texts
 from ..finetune.lora import DEFAULT_TARGETS, merge_lora
@@ -73,9 +74,16 @@ class FinetuneConfig:
     data_dir: str | None = None   # a folder holding a built-in task's files instead of the embedded copy
     seed: int = 0
     device: str = "auto"
+    strategy: str = "auto"        # ddp | fsdp | auto (ddp under torchrun) | none: docs/distributed.md
+    activation_checkpointing: bool = False
 
     def __post_init__(self):
         p = []
+        if self.strategy not in STRATEGIES:
+            p.append(f"strategy={self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if self.strategy == "fsdp" and self.lora_rank and self.merge:
+            p.append("merging LoRA adapters needs whole weights, not FSDP shards: use strategy 'ddp' "
+                     "(LoRA trains few parameters) or keep the adapters unmerged (merge=False, --no-merge)")
         if self.init not in ("pretrained", "scratch"):
             p.append(f"init={self.init!r} is not one of pretrained, scratch")
         if self.pool not in POOLS:
@@ -166,7 +174,7 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
     T = model.gpt.config.block_size
     train = _batches(tok, data.train, data.labels, T, cfg.batch_size, shuffle=True, seed=cfg.seed)
     dev = _batches(tok, data.dev, data.labels, T, 128)
-    if verbose:
+    if verbose and is_main():
         print(f"fine-tuning ({cfg.mode}) on {data.name}: {len(data.train):,} train / {len(data.dev):,} dev "
               f"examples, {len(data.labels)} classes; {trainable:,} of {total:,} parameters trainable "
               f"({100 * trainable / total:.2f}%)", file=sys.stderr)
@@ -179,7 +187,8 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], callbacks=[best, *callbacks],
                       device=resolve_device(cfg.device), grad_clip=cfg.grad_clip or None,
                       schedule=WarmupCosine(int(cfg.warmup * steps * n_evals), steps * n_evals, cfg.min_lr_ratio),
-                      run_dir=out, verbose=verbose)
+                      run_dir=out, verbose=verbose, keep_checkpoints=1, strategy=cfg.strategy,
+                      activation_checkpointing=cfg.activation_checkpointing)
     t0 = time.perf_counter()
     trainer.fit(train, epochs=n_evals, steps_per_epoch=steps, validation_data=dev)
     train_time = time.perf_counter() - t0
@@ -199,9 +208,10 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
                                   "normalize": data.normalize, "tokenizer": "tokenizer.json",
                                   "text_column": cfg.text_column, "label_column": cfg.label_column,
                                   "lora": {"rank": cfg.lora_rank, "merged": cfg.merge} if cfg.lora_rank else None})
-    save_tokenizer(tok, out / "tokenizer.json")
-    save_json(out / "finetune.json", dataclasses.asdict(cfg))
-    save_json(out / "metrics.json", metrics)
+    if is_main():  # a distributed run: rank 0 writes
+        save_tokenizer(tok, out / "tokenizer.json")
+        save_json(out / "finetune.json", dataclasses.asdict(cfg))
+        save_json(out / "metrics.json", metrics)
     return metrics
 
 

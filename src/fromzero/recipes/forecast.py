@@ -45,7 +45,7 @@ class ForecastConfig:
     horizon: int | None = None       # steps to forecast (default: the series' standard, else 1)
     split: str | None = None         # "0.7,0.1,0.2" (fractions) or "8640,2880,2880" (rows)
     season: int | None = None        # period of the seasonal-naive baseline, in rows
-    cell: str = "lstm"               # lstm | gru | rnn
+    cell: str = "lstm"               # lstm | gru | rnn | none (the linear skip alone: a baseline)
     hidden: int = 64
     n_layer: int = 1
     dropout: float = 0.0
@@ -61,8 +61,25 @@ class ForecastConfig:
     seed: int = 0
     device: str = "auto"
 
+    def __post_init__(self):
+        p = []
+        if self.cell not in ("lstm", "gru", "rnn", "none"):
+            p.append(f"cell={self.cell!r} is not one of lstm, gru, rnn, none")
+        if self.norm not in ("last", "mean", "none"):
+            p.append(f"norm={self.norm!r} is not one of last, mean, none")
+        for k in ("lookback", "horizon", "season"):
+            v = getattr(self, k)
+            if v is not None and not (isinstance(v, int) and v >= 1):
+                p.append(f"{k} must be an integer >= 1, got {v!r}")
+        for k in ("hidden", "n_layer", "epochs", "batch_size", "patience"):
+            if not (isinstance(getattr(self, k), int) and getattr(self, k) >= 1):
+                p.append(f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
+        if p:
+            raise ConfigError("ForecastConfig: " + "; ".join(p))
 
-# The recipe of each built-in series (ForecastConfig fields), chosen on the validation split.
+
+# The recipe of each built-in series (ForecastConfig fields). docs/rnn.md lists the alternatives
+# tried, with their validation and test scores.
 RECIPES = {
     "ett": dict(target="all", hidden=64, norm="last", skip=True, epochs=10, lr=1e-3, batch_size=32),
     "melbourne": dict(target="Temp", hidden=32, norm="none", time_features=True, epochs=30, lr=1e-3,
@@ -195,8 +212,6 @@ def score(model, p: Prepared, part: str = "test", device="auto") -> dict:
 def train_forecast(out, cfg: ForecastConfig | None = None, verbose: int = 1) -> dict:
     """Train a forecaster, save a run directory at ``out``, return the metrics (also in metrics.json)."""
     cfg = cfg or forecast_config()
-    if cfg.cell not in ("lstm", "gru", "rnn") or cfg.norm not in ("last", "mean", "none"):
-        raise ConfigError(f"cell must be lstm|gru|rnn and norm last|mean|none, got {cfg.cell!r}, {cfg.norm!r}")
     seed_everything(cfg.seed)
     p = prepare(cfg)
     (xtr, ytr, _), (xva, yva, _) = p.windows("train"), p.windows("val")

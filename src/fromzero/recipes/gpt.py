@@ -26,7 +26,8 @@ from ..checkpoint import load_weights, make_config, read_json, save_json, save_m
 from .. import distributed as dist
 from ..device import resolve_device, seed_everything
 from ..errors import ConfigError
-from ..models.gpt import GPT, PRESETS, GPTConfig, gpt_config
+from ..models.gpt import GPT, PRESETS, GPTConfig
+from ..rnn import lm as rnn_lm
 from ..text.data import RandomWindows, eval_batches, load_corpus, train_tokenizer
 from ..text.tokenizer import load_tokenizer, save_tokenizer
 from ..train import Callback, Trainer
@@ -101,24 +102,29 @@ RECIPES: dict[str, dict] = {
                        beta2=0.95),
 }
 
+# Model families pretrain() builds: name -> (model class, config class, presets, recipes).
+FAMILIES = {"gpt": (GPT, GPTConfig, PRESETS, RECIPES),
+            "lstm": (rnn_lm.RNNLM, rnn_lm.RNNLMConfig, rnn_lm.PRESETS, rnn_lm.RECIPES)}
 
-def split_overrides(preset: str, overrides: dict) -> tuple[PretrainConfig, dict]:
+
+def split_overrides(preset: str, overrides: dict, family: str = "gpt") -> tuple[PretrainConfig, dict]:
     """The preset's recipe with ``overrides`` applied: (PretrainConfig, GPTConfig fields).
 
     Unknown keys and wrong types, of either kind, are reported together with the valid keys.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown GPT preset {preset!r}; expected one of: {', '.join(PRESETS)}")
+    _, config_cls, presets, recipes = FAMILIES[family]
+    if preset not in presets:
+        raise ConfigError(f"unknown {family} preset {preset!r}; expected one of: {', '.join(presets)}")
     train_keys = {f.name for f in dataclasses.fields(PretrainConfig)}
-    model_keys = {f.name for f in dataclasses.fields(GPTConfig)}
+    model_keys = {f.name for f in dataclasses.fields(config_cls)}
     unknown = [k for k in overrides if k not in train_keys | model_keys]
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(map(repr, unknown))}. Valid training keys: "
                           f"{', '.join(sorted(train_keys))}. Valid model keys: {', '.join(sorted(model_keys))}")
-    recipe = {**RECIPES.get(preset, {}), **{k: v for k, v in overrides.items() if k in train_keys}}
+    recipe = {**recipes.get(preset, {}), **{k: v for k, v in overrides.items() if k in train_keys}}
     cfg = make_config(PretrainConfig, recipe, source="PretrainConfig")
     model_over = {k: v for k, v in overrides.items() if k in model_keys}
-    make_config(GPTConfig, model_over, source="GPTConfig")      # types checked before any work
+    make_config(config_cls, model_over, source=config_cls.__name__)  # types checked before any work
     return cfg, model_over
 
 
@@ -259,7 +265,7 @@ def _from_init(init, model_over: dict, out: Path):
 
 
 def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt", resume: bool = False,
-             verbose: int = 1, callbacks=(), init=None, **overrides) -> Path:
+             verbose: int = 1, callbacks=(), init=None, family: str = "gpt", **overrides) -> Path:
     """Pre-train a GPT on ``data``; returns the run directory.
 
     Args:
@@ -270,20 +276,23 @@ def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt
         callbacks: more ``Callback`` objects for the trainer.
         init: a pre-trained run to continue from (domain adaptation): its tokenizer and model
             config are used and its weights loaded; model overrides may only change ``dropout``.
+        family: the model family, a key of ``FAMILIES``: ``"gpt"``, or ``"lstm"`` (``fromzero.rnn.lm``).
         **overrides: ``PretrainConfig`` fields (``max_iters=500``, ``lr=1e-3``, ...) and
             ``GPTConfig`` fields (``block_size=128``, ``dropout=0.1``, ...).
     """
     out = Path(out)
     if resume and (out / "pretrain.json").is_file():     # the saved options, updated by the new ones
         saved = read_json(out / "pretrain.json")
-        data, preset = saved["data"], saved["preset"]
+        data, preset, family = saved["data"], saved["preset"], saved.get("family", "gpt")
         overrides = {**saved["overrides"], **overrides}
         init = saved.get("init") or init
-    cfg, model_over = split_overrides(preset, overrides)
+    cfg, model_over = split_overrides(preset, overrides, family)
+    model_cls, config_cls, presets, _ = FAMILIES[family]
     device = dist.init(cfg.device)  # this process's device; joins torchrun's process group, if any
     out.mkdir(parents=True, exist_ok=True)
     if dist.is_main():
-        save_json(out / "pretrain.json", {"data": str(data), "preset": preset, "overrides": overrides,
+        save_json(out / "pretrain.json", {"data": str(data), "family": family, "preset": preset,
+                                          "overrides": overrides,
                                           "config": dataclasses.asdict(cfg), "init": init and str(init)})
     seed_everything(cfg.seed)
     with dist.main_first():  # rank 0 trains the tokenizer and fills the token cache; the others read them
@@ -291,17 +300,18 @@ def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt
             tok, mcfg = _from_init(init, model_over, out)
         else:
             tok = _tokenizer(data, cfg, out, resume or not dist.is_main())
-            mcfg = gpt_config(preset, **{**model_over, "vocab_size": tok.vocab_size})
+            mcfg = config_cls.from_dict({**presets[preset], **model_over, "vocab_size": tok.vocab_size})
         corpus = load_corpus(data, tok)
     train = RandomWindows(corpus.train, cfg.batch_size, mcfg.block_size, seed=cfg.seed)
     val = eval_batches(corpus.val, mcfg.block_size, batch_size=cfg.batch_size * cfg.grad_accum,
                        max_tokens=cfg.eval_tokens or None)
-    model = GPT(mcfg)
+    model = model_cls(mcfg)
     if init:
         load_weights(Path(init) / "model.safetensors", model)
     amp = bf16_native(device) if cfg.amp == "auto" else cfg.amp == "on"
     if verbose and dist.is_main():
-        print(f"GPT {preset}: {model.num_params() / 1e6:.2f}M parameters, vocab {tok.vocab_size}, "
+        print(f"{model_cls.__name__} {preset}: {model.num_params() / 1e6:.2f}M parameters, "
+              f"vocab {tok.vocab_size}, "
               f"{len(corpus.train):,} train / {len(corpus.val):,} val tokens; {device}, "
               f"{'bf16 autocast' if amp else 'fp32'}", file=sys.stderr)
     callbacks = [Throughput(model, mcfg.block_size, cfg.peak_flops, torch.bfloat16 if amp else torch.float32),
@@ -338,8 +348,9 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     return {"loss": logs["loss"], "perplexity": math.exp(logs["loss"])}
 
 
-def predict_run(run_dir, prompt, device="auto", max_new_tokens: int = 200, **kw) -> dict:
-    """Generated text after ``prompt``."""
+def predict_run(run_dir, prompt, device="auto", max_new_tokens: int = 200, top=None, **kw) -> dict:
+    """Generated text after ``prompt`` (``top``, the classifiers' option, does not apply)."""
     from ..generate import generate_text
 
-    return {"text": generate_text(run_dir, prompt, max_new_tokens, device=resolve_device(device), **kw)}
+    text = generate_text(run_dir, prompt, max_new_tokens, device=resolve_device(device), **kw)
+    return {"text": text, "lines": [prompt + text]}

@@ -42,7 +42,7 @@ class RNNLMConfig:
     n_embd: int = 64          # embedding width
     n_hidden: int = 256       # recurrent state width
     dropout: float = 0.0      # on the embeddings, between layers and before the head
-    init_std: float = 0.02    # embedding and head initialisation (the recurrent weights keep torch's)
+    init_std: float = 0.02    # the head's initialisation (embeddings: N(0, 1); recurrent weights: torch's)
 
     def __post_init__(self):
         p = []
@@ -68,6 +68,14 @@ PRESETS: dict[str, dict] = {
     "tiny": dict(n_layer=1, n_embd=16, n_hidden=32, block_size=32, vocab_size=64),
     # the parameter count of the GPT's "shakespeare-char" preset (0.796M): 0.796M
     "shakespeare-char": dict(n_layer=2, n_embd=64, n_hidden=243, block_size=64, vocab_size=65),
+}
+
+
+# The default pre-training recipe of each preset (``recipes.gpt.PretrainConfig`` fields).
+RECIPES: dict[str, dict] = {
+    "tiny": dict(batch_size=8, max_iters=50, eval_interval=25, warmup=5, lr=3e-3, sample_tokens=0,
+                 eval_tokens=2048),
+    "shakespeare-char": dict(batch_size=12, max_iters=2000, eval_interval=250, warmup=100, lr=3e-3),
 }
 
 
@@ -114,7 +122,6 @@ class RNNLM(nn.Module):
         self.rnn = CELLS[c.cell](c.n_embd, c.n_hidden, num_layers=c.n_layer, batch_first=True,
                                  dropout=c.dropout if c.n_layer > 1 else 0.0)
         self.lm_head = nn.Linear(c.n_hidden, c.vocab_size)
-        nn.init.normal_(self.wte.weight, std=c.init_std)
         nn.init.normal_(self.lm_head.weight, std=c.init_std)
         nn.init.zeros_(self.lm_head.bias)
         if c.cell == "lstm":  # forget-gate bias 1: remember by default (Jozefowicz et al. 2015)

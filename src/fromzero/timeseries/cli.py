@@ -35,7 +35,8 @@ def add_parser(targets) -> None:
                         "default: the built-in series' standard split, else 0.7,0.1,0.2")
     f.add_argument("--season", type=positive_int, default=None, help="seasonal period in rows for the "
                    "seasonal-naive baseline (default: ett 24, melbourne 365, else guessed from the time column)")
-    f.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=None, help="recurrent cell (default: lstm)")
+    f.add_argument("--cell", choices=["lstm", "gru", "rnn", "none"], default=None,
+                   help="recurrent cell, or none for the linear skip alone (a baseline) (default: lstm)")
     f.add_argument("--hidden", type=positive_int, default=None, help="hidden units (default: the recipe's)")
     f.add_argument("--layers", type=positive_int, default=None, dest="n_layer", help="stacked layers (default: 1)")
     f.add_argument("--dropout", type=float, default=None, help="dropout (default: 0)")

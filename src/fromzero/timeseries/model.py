@@ -32,7 +32,7 @@ from torch import nn
 from ..checkpoint import register_model
 from ..errors import ConfigError, ShapeError
 
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN, "none": None}  # none: the linear skip alone
 NORMS = ("last", "mean", "none")
 
 
@@ -44,7 +44,7 @@ class ForecasterConfig:
     targets: list = field(default_factory=lambda: [0])   # which of the C series to forecast
     lookback: int = 96           # input steps L
     horizon: int = 1             # output steps H
-    cell: str = "lstm"           # lstm | gru | rnn
+    cell: str = "lstm"           # lstm | gru | rnn | none (no recurrent part: the linear skip alone)
     hidden: int = 64
     n_layer: int = 1
     dropout: float = 0.0
@@ -63,6 +63,8 @@ class ForecasterConfig:
                 p.append(f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
         if not self.targets or any(not (isinstance(t, int) and 0 <= t < self.n_series) for t in self.targets):
             p.append(f"targets must be column indices in [0, {self.n_series}), got {self.targets!r}")
+        if self.cell == "none" and not self.skip:
+            p.append("cell='none' leaves only the linear skip: it needs skip=True")
         if not 0 <= self.dropout < 1:
             p.append(f"dropout must be in [0, 1), got {self.dropout!r}")
         if p:
@@ -78,10 +80,12 @@ class Forecaster(nn.Module):
         self.config = c = config
         per_run = 1 if c.channel_independent else c.n_series      # series one recurrent run reads
         outs = 1 if c.channel_independent else len(c.targets)      # columns one run forecasts
-        self.rnn = CELLS[c.cell](per_run + c.n_covariates, c.hidden, num_layers=c.n_layer,
-                                 batch_first=True, dropout=c.dropout if c.n_layer > 1 else 0.0)
+        self.rnn = self.head = None
+        if c.cell != "none":
+            self.rnn = CELLS[c.cell](per_run + c.n_covariates, c.hidden, num_layers=c.n_layer,
+                                     batch_first=True, dropout=c.dropout if c.n_layer > 1 else 0.0)
+            self.head = nn.Linear(c.hidden, c.horizon * outs)
         self.drop = nn.Dropout(c.dropout)
-        self.head = nn.Linear(c.hidden, c.horizon * outs)
         self.skip = nn.Linear(c.lookback, c.horizon) if c.skip else None
         for m in (self.head, self.skip):
             if m is not None:
@@ -93,10 +97,19 @@ class Forecaster(nn.Module):
         if x.dim() != 3 or x.shape[1] != c.lookback or x.shape[2] != c.n_series + c.n_covariates:
             raise ShapeError(f"Forecaster: expected inputs (batch, {c.lookback}, "
                              f"{c.n_series + c.n_covariates}), got {tuple(x.shape)}")
-        B = x.shape[0]
         series, cov = x[..., :c.n_series], x[..., c.n_series:]       # (B, L, C), (B, L, K)
         loc, scale = self._stats(series)                             # each (B, 1, C)
         z = (series - loc) / scale
+        y = self._recurrent(z, cov) if self.rnn is not None else 0.0  # (B, T, H)
+        if self.skip is not None:
+            y = y + self.skip(z[..., c.targets].transpose(1, 2))      # (B, T, L) -> (B, T, H)
+        y = y.transpose(1, 2)                                         # (B, H, T)
+        return y * scale[..., c.targets] + loc[..., c.targets]
+
+    def _recurrent(self, z, cov):
+        """The recurrent encoder and the direct head: (B, T, H) forecasts of the normalised targets."""
+        c = self.config
+        B = z.shape[0]
         if c.channel_independent:                                    # (B*C, L, 1 + K)
             inp = torch.cat([z.transpose(1, 2).reshape(B * c.n_series, c.lookback, 1),
                              cov.repeat_interleave(c.n_series, dim=0)], dim=-1)
@@ -109,10 +122,7 @@ class Forecaster(nn.Module):
             y = y.view(B, c.n_series, c.horizon)[:, c.targets]        # (B, T, H)
         else:
             y = y.view(B, c.horizon, len(c.targets)).transpose(1, 2)  # (B, T, H)
-        if self.skip is not None:
-            y = y + self.skip(z[..., c.targets].transpose(1, 2))      # (B, T, L) -> (B, T, H)
-        y = y.transpose(1, 2)                                         # (B, H, T)
-        return y * scale[..., c.targets] + loc[..., c.targets]
+        return y
 
     def _stats(self, series):
         if self.config.norm == "last":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.optim.adamw import adamw as adamw_update  # the functional AdamW step (fused/foreach)
 
 from .optim import register_optimizer
 
@@ -115,7 +116,7 @@ class Muon(torch.optim.Optimizer):
             exp_avg_sqs.append(st["exp_avg_sq"])
             steps.append(st["step"])
         fused = params[0].device.type in ("cuda", "cpu")
-        torch.optim.adamw.adamw(params, [p.grad for p in params], exp_avgs, exp_avg_sqs, [], steps,
+        adamw_update(params, [p.grad for p in params], exp_avgs, exp_avg_sqs, [], steps,
                                 amsgrad=False, beta1=group["betas"][0], beta2=group["betas"][1],
                                 lr=group["lr"], weight_decay=group["weight_decay"], eps=group["eps"],
                                 maximize=False, fused=fused, foreach=not fused)

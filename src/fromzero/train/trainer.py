@@ -125,6 +125,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         wrapped = dist.parallelize(self.model, strategy, activation_checkpointing)
         self.forward = torch.compile(wrapped) if compile else wrapped
+        dist.fork_rng()  # several processes: each its own dropout masks
         self.loss_fn = get_loss(loss)
         self.metrics = get_metrics(metrics)
         self.optimizer = get_optimizer(optimizer, self.model, lr, weight_decay)
@@ -377,7 +378,8 @@ class Trainer:
         np.random.set_state(_np_unstate(state["rng"]["numpy"]))
         random.setstate(_tuples(state["rng"]["python"]))
         if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"][:torch.cuda.device_count()])
+        dist.fork_rng()  # rank 0's saved stream, forked again per rank
         for k, cb in self._named_callbacks():
             if k in state["callbacks"] and hasattr(cb, "load_state_dict"):
                 cb.load_state_dict(state["callbacks"][k])

@@ -1,0 +1,14 @@
+"""The docstring examples of the fine-tuning modules run and print what they say."""
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["fromzero.finetune.lora", "fromzero.finetune.params", "fromzero.finetune.model",
+           "fromzero.finetune.data", "fromzero.text.labelled"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
