@@ -34,7 +34,7 @@ def tokens_per_s(fn, n_new: int) -> tuple[float, float]:
     return n_new / (time.perf_counter() - t0), n_new / (time.process_time() - c0)
 
 
-def measure(block_size: int, n_new: int, repeats: int, run: str | None) -> dict:
+def measure(block_size: int, n_new: int, repeats: int, run: str | None, threads: int | None) -> dict:
     torch.manual_seed(0)
     if run:
         from fromzero.checkpoint import load_model
@@ -47,9 +47,10 @@ def measure(block_size: int, n_new: int, repeats: int, run: str | None) -> dict:
     ref = RefGPT(RefConfig(block_size=block_size, vocab_size=model.config.vocab_size)).eval()
     idx = torch.zeros(1, 1, dtype=torch.long)
     ways = {
-        "fromzero, KV cache": lambda: generate(model, idx, n_new, temperature=0.8, top_k=200, seed=0),
+        "fromzero, KV cache": lambda: generate(model, idx, n_new, temperature=0.8, top_k=200, seed=0,
+                                               threads=threads),
         "fromzero, no cache": lambda: generate(model, idx, n_new, temperature=0.8, top_k=200, seed=0,
-                                               use_cache=False),
+                                               use_cache=False, threads=threads),
         "nanoGPT sample.py loop": lambda: ref.generate(idx, n_new, temperature=0.8, top_k=200),
     }
     for fn in ways.values():  # warm-up
@@ -66,11 +67,19 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=500)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--run", default=None, help="a trained shakespeare-char run directory (optional)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads for all three (default: each as shipped: nanoGPT uses torch's "
+                         "default, fromzero its decode_threads policy)")
     args = ap.parse_args()
-    print(f"generating {args.new_tokens} tokens, batch 1, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats}")
+    import os
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"generating {args.new_tokens} tokens, batch 1, torch {torch.__version__}, threads "
+          f"{args.threads or f'{torch.get_num_threads()} (fromzero: its own policy)'}, median of "
+          f"{args.repeats}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for block_size in (64, 256):
-        r = measure(block_size, args.new_tokens, args.repeats, args.run)
+        r = measure(block_size, args.new_tokens, args.repeats, args.run, args.threads)
         print(f"context {block_size}:                 tokens/s (wall)   tokens/s (CPU time)")
         for k, (wall, cpu) in r.items():
             print(f"  {k:24s} {wall:14.0f} {cpu:18.0f}")

@@ -29,8 +29,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def worker_ref(iters: int, workdir: Path) -> dict:
+def worker_ref(iters: int, workdir: Path, threads: int) -> dict:
     import numpy as np
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     sys.path.insert(0, str(HERE))
     from nanogpt_ref import train
@@ -44,7 +48,7 @@ def worker_ref(iters: int, workdir: Path) -> dict:
     return {"ms": statistics.median(times[10:]), "rss_mb": peak_rss_mb()}
 
 
-def worker_ours(iters: int, workdir: Path) -> dict:
+def worker_ours(iters: int, workdir: Path, threads: int) -> dict:
     from fromzero.recipes.gpt import pretrain
     from fromzero.train import Callback
 
@@ -58,13 +62,14 @@ def worker_ours(iters: int, workdir: Path) -> dict:
     timer = StepTimer()
     pretrain("shakespeare", preset="shakespeare-char", out=workdir / "run", max_iters=iters,
              eval_interval=iters, eval_tokens=8192, sample_tokens=0, verbose=0, callbacks=[timer],
-             device="cpu")
+             device="cpu", threads=threads)
     dts = [(b - a) * 1000 for a, b in zip(timer.stamps, timer.stamps[1:])]
     return {"ms": statistics.median(dts[10:]), "rss_mb": peak_rss_mb()}
 
 
-def run_worker(kind: str, iters: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", kind, "--iters", str(iters)],
+def run_worker(kind: str, iters: int, threads: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", kind, "--iters", str(iters),
+                          "--threads", str(threads)],
                          capture_output=True, text=True, check=False)
     if out.returncode:
         sys.exit(f"{kind} worker failed:\n{out.stderr[-3000:]}")
@@ -75,21 +80,27 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iters", type=int, default=300, help="training iterations per measurement")
     ap.add_argument("--rounds", type=int, default=3, help="alternating measurements of each")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads in both (0 = torch's default; use 1 on a busy machine)")
     ap.add_argument("--worker", choices=["ref", "ours"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         with tempfile.TemporaryDirectory() as d:
             fn = worker_ref if args.worker == "ref" else worker_ours
-            print(json.dumps(fn(args.iters, Path(d))))
+            print(json.dumps(fn(args.iters, Path(d), args.threads)))
         return
     import torch
 
+    import os
+
+    threads = args.threads or torch.get_num_threads()
     print(f"GPT 4x4x128, context {T}, batch {B}: {args.rounds} rounds x {args.iters} iterations, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"torch {torch.__version__}, {threads} threads, load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
     res = {"ref": [], "ours": []}
     for r in range(args.rounds):
         for kind in ("ref", "ours"):
-            m = run_worker(kind, args.iters)
+            m = run_worker(kind, args.iters, args.threads)
             res[kind].append(m)
             print(f"  round {r + 1} {kind:4s}: {m['ms']:6.1f} ms/iter  {B * T / m['ms'] * 1000:8.0f} tokens/s  "
                   f"peak RSS {m['rss_mb']:.0f} MB", flush=True)

@@ -474,8 +474,9 @@ def shard_batches(data, grad_accum: int = 1):
 
     A source with ``shard_rank(rank, world_size, grad_accum) -> local grad_accum`` splits itself
     (``TensorBatches``: rows; the GPT's ``RandomWindows``: whole micro-batches when grad_accum
-    divides evenly, else rows). A map-style ``DataLoader`` loads only this rank's rows; any
-    other iterable is read whole and cut (``RankRows``).
+    divides evenly, else rows). A map-style ``DataLoader`` loads only this rank's rows (a
+    shuffling one without a generator gets one, seeded alike on every rank); any other iterable
+    is read whole and cut (``RankRows``): it must give every rank the same batches.
     """
     w = world_size()
     if w == 1:
@@ -485,12 +486,16 @@ def shard_batches(data, grad_accum: int = 1):
         return data, data.shard_rank(r, w, grad_accum)
     if isinstance(data, RankRows):
         return data, grad_accum
-    from torch.utils.data import DataLoader, IterableDataset
+    from torch.utils.data import DataLoader, IterableDataset, RandomSampler
 
     if isinstance(data, DataLoader) and data.batch_sampler is not None \
             and not isinstance(data.dataset, IterableDataset):
         if isinstance(data.batch_sampler, _RankBatchSampler):
             return data, grad_accum
+        sampler = getattr(data.batch_sampler, "sampler", None)
+        if isinstance(sampler, RandomSampler) and sampler.generator is None:  # one order for all ranks
+            seed = all_reduce_sum([int(torch.randint(0, 2**31, (1,))) if is_main() else 0])[0]
+            sampler.generator = torch.Generator().manual_seed(int(seed))
         kw = dict(num_workers=data.num_workers, collate_fn=data.collate_fn, pin_memory=data.pin_memory,
                   worker_init_fn=data.worker_init_fn, generator=data.generator,
                   timeout=data.timeout, multiprocessing_context=data.multiprocessing_context)

@@ -10,6 +10,7 @@ from fromzero.device import seed_everything
 from fromzero.models.gpt import GPT, gpt_config
 from fromzero.text.data import RandomWindows, eval_batches
 from fromzero.train import Callback, Trainer
+from fromzero.train import muon  # noqa: F401  (registers the "muon" optimizer)
 from fromzero.train.optim import adamw
 from fromzero.train.schedules import WarmupCosine
 
@@ -44,13 +45,14 @@ def tokens(n: int = 6000) -> np.ndarray:
 
 
 def gpt(strategy=None, grad_accum: int = 1, run_dir=None, resume=False, steps: int = STEPS,
-        activation_checkpointing: bool = False, callbacks=()) -> dict:
+        activation_checkpointing: bool = False, callbacks=(), optimizer: str = "adamw") -> dict:
     """The tiny GPT: one epoch of ``steps`` steps, checkpointed halfway (with ``run_dir``)."""
     seed_everything(0)
     model = GPT(gpt_config("tiny"))
     t = tokens()
     rec = StepLosses()
-    trainer = Trainer(model, optimizer=lambda m: adamw(m, lr=3e-3, weight_decay=0.1), loss=None,
+    opt = (lambda m: adamw(m, lr=3e-3, weight_decay=0.1)) if optimizer == "adamw" else optimizer
+    trainer = Trainer(model, optimizer=opt, loss=None,
                       grad_clip=1.0, grad_accum=grad_accum, schedule=WarmupCosine(5, STEPS),
                       strategy=strategy, activation_checkpointing=activation_checkpointing,
                       verbose=0, run_dir=run_dir, checkpoint_every=steps // 2, device="cpu",
@@ -88,3 +90,16 @@ def mnist(strategy=None, run_dir=None) -> dict:
     return {"steps": rec.losses, "samples": rec.samples, "local": rec.local,
             **{k: v[-1] for k, v in h.history.items()
                                     if k in ("loss", "val_loss", "accuracy", "val_accuracy")}}
+
+
+def loader_rows() -> dict:
+    """The rows each rank gets from a shuffling DataLoader that has no generator of its own."""
+    import torch.distributed as td
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(torch.arange(20)), batch_size=4, shuffle=True)
+    sharded, _ = dist.shard_batches(loader)
+    rows = [b[0].tolist() for b in sharded]
+    every = [None] * dist.world_size()
+    td.all_gather_object(every, rows)
+    return {"rows": every}

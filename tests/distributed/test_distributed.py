@@ -49,7 +49,8 @@ def job(tmp_path_factory):
     """Single-process references (here), then one 2-process job that runs every scenario."""
     ref, out = tmp_path_factory.mktemp("ref"), tmp_path_factory.mktemp("two")
     refs = {"mnist": sc.mnist(), "gpt": sc.gpt(run_dir=ref / "gpt"),
-            "gpt_accum2": sc.gpt(grad_accum=2, run_dir=ref / "gpt_accum2")}
+            "gpt_accum2": sc.gpt(grad_accum=2, run_dir=ref / "gpt_accum2"),
+            "gpt_muon": sc.gpt(optimizer="muon", steps=4)}
     copy_checkpoint(ref / "gpt", 10, out / "resume_fsdp")       # for 1 -> 2 resumes
     copy_checkpoint(ref / "gpt_accum2", 10, out / "resume_ddp")
     r = launch_worker(out)
@@ -108,6 +109,18 @@ def test_fsdp_halves_parameter_memory_per_rank(job):
 def test_activation_checkpointing_changes_memory_not_losses(job):
     one, two = job["ref"]["gpt"], job["two"]["gpt_fsdp_ac"]
     assert rel(one["steps"][:4], two["steps"]) < 1e-4
+
+
+def test_fsdp_with_muon_matches_one_process(job):
+    one, two = job["ref"]["gpt_muon"], job["two"]["gpt_fsdp_muon"]
+    assert rel(one["steps"], two["steps"]) < 1e-4
+
+
+def test_shuffling_data_loader_gives_each_rank_other_rows(job):
+    # no generator of its own: the ranks' (forked) random streams must not decide the order
+    rows = job["two"]["loader"]["rows"]
+    assert len(rows) == 2 and [len(b) for b in rows[0]] == [2] * 5
+    assert sorted(v for r in rows for b in r for v in b) == list(range(20))
 
 
 @pytest.mark.parametrize("name, ref", [("resume_fsdp", "gpt"), ("resume_ddp", "gpt_accum2")])

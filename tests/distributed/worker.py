@@ -18,6 +18,8 @@ RUNS = {
     "gpt_ddp": lambda: sc.gpt("ddp", grad_accum=2, run_dir=out / "gpt_ddp"),
     "gpt_fsdp": lambda: sc.gpt("fsdp", run_dir=out / "gpt_fsdp"),
     "gpt_fsdp_ac": lambda: sc.gpt("fsdp", activation_checkpointing=True, steps=4),
+    "loader": sc.loader_rows,
+    "gpt_fsdp_muon": lambda: sc.gpt("fsdp", optimizer="muon", steps=4),  # Newton-Schulz on shards
     # resume the step-10 checkpoints written by one process (pytest copied them here)
     "resume_fsdp": lambda: sc.gpt("fsdp", run_dir=out / "resume_fsdp", resume=True),
     "resume_ddp": lambda: sc.gpt("ddp", grad_accum=2, run_dir=out / "resume_ddp", resume=True),

@@ -29,6 +29,8 @@ def register(sub):
                    help="nucleus sampling: the smallest set of tokens with this total probability")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context for every token")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: a random one)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="CPU threads (default: 1 for models under 20M parameters, else all cores)")
     add_common(p, seed=False)
     p.set_defaults(func=run)
 
@@ -44,6 +46,6 @@ def run(args) -> int:
     out(args.prompt)
     generate_text(args.run, args.prompt, args.max_new_tokens, temperature=args.temperature,
                   top_k=args.top_k, top_p=args.top_p, seed=args.seed, use_cache=not args.no_cache,
-                  on_text=out, device=resolve_device(args.device))
+                  on_text=out, device=resolve_device(args.device), threads=args.threads)
     out("\n")
     return 0

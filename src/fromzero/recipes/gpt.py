@@ -55,6 +55,7 @@ class PretrainConfig:
     grad_clip: float = 1.0       # 0 = no clipping
     compile: bool = False        # torch.compile the model
     amp: str = "auto"            # bf16 autocast: auto (where the hardware has native bf16) | on | off
+    threads: int = 0             # CPU threads (0 = torch's default, one per core; 1 on a busy machine)
     device: str = "auto"
     seed: int = 1337
     sample_tokens: int = 200     # tokens of text printed at each evaluation (0 = none)
@@ -295,6 +296,8 @@ def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt
                                           "overrides": overrides,
                                           "config": dataclasses.asdict(cfg), "init": init and str(init)})
     seed_everything(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     with dist.main_first():  # rank 0 trains the tokenizer and fills the token cache; the others read them
         if init:
             tok, mcfg = _from_init(init, model_over, out)

@@ -75,7 +75,8 @@ PRESETS: dict[str, dict] = {
 RECIPES: dict[str, dict] = {
     "tiny": dict(batch_size=8, max_iters=50, eval_interval=25, warmup=5, lr=3e-3, sample_tokens=0,
                  eval_tokens=2048),
-    "shakespeare-char": dict(batch_size=12, max_iters=2000, eval_interval=250, warmup=100, lr=3e-3),
+    # the GPT preset's recipe but a higher learning rate (1e-2 beat 3e-3 at 300 steps, 2.04 vs 2.23)
+    "shakespeare-char": dict(batch_size=12, max_iters=2000, eval_interval=250, warmup=100, lr=1e-2),
 }
 
 
