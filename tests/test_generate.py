@@ -4,7 +4,7 @@ import torch
 from fromzero.errors import DataError, FromzeroError
 from fromzero.generate import (TextStreamer, encode_prompt, generate, generate_text, sample_logits,
                                stream)
-from fromzero.models.gpt import GPT, gpt_config
+from fromzero.models.gpt import GPT, KVCache, gpt_config
 from fromzero.text.tokenizer import BPETokenizer, CharTokenizer
 
 
@@ -109,3 +109,33 @@ def test_text_streamer_holds_back_partial_utf8_characters():
     pieces = [s.push(i) for i in ids] + [s.flush()]
     assert "".join(pieces) == "明月光 hello 霜"
     assert all("\ufffd" not in p for p in pieces)
+
+
+def test_sliding_kv_cache_equals_sliding_window_attention_past_the_context():
+    """Past the context, a rotary model's cache keeps the last block_size positions: the same as
+    running the whole sequence with a banded causal mask (each token sees the last block_size)."""
+    import math
+
+    model = _model()
+    W = model.config.block_size
+    big = GPT(gpt_config("tiny", zero_init=False, tie_weights=False, block_size=4 * W)).double().eval()
+    big.load_state_dict(model.state_dict())                # same weights, longer rotary tables
+
+    def banded(q, k, v, dropout_p=0.0, training=False):
+        i = torch.arange(k.size(-2) - q.size(-2), k.size(-2))[:, None]
+        j = torch.arange(k.size(-2))[None, :]
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(q.size(-1))
+        att = att.masked_fill(~((j <= i) & (j > i - W)), float("-inf"))
+        return att.softmax(-1) @ v
+
+    for block in big.blocks:
+        block.attn.attend = banded
+    torch.manual_seed(2)
+    seq = torch.randint(0, 64, (2, 3 * W))                 # teacher forcing: a fixed sequence
+    cache = KVCache(model.config, batch_size=2, dtype=torch.float64)
+    with torch.no_grad():
+        steps = [model(seq[:, :5], cache=cache)] + [model(seq[:, t:t + 1], cache=cache)
+                                                    for t in range(5, 3 * W)]
+        full = big(seq)                                     # (2, 3W, vocab)
+    torch.testing.assert_close(torch.cat(steps, dim=1), full[:, 4:])
+    assert cache.pos == 3 * W and cache.len == W

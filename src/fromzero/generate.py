@@ -93,14 +93,11 @@ def stream(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: floa
             idx = torch.cat((idx, nxt), dim=1)
             yield nxt[:, 0]
             if cache is not None and i + 1 < max_new_tokens:
-                if cache.len < cache.max_len:
-                    logits = model(nxt, cache=cache)
-                elif cfg.pos_emb == "rope":       # relative positions: slide the window by one
-                    cache.slide(1)
-                    logits = model(nxt, cache=cache)
-                else:                             # absolute positions: restart from half a window
-                    cache.reset()
+                if cache.len >= cache.max_len and getattr(cfg, "pos_emb", None) == "learned":
+                    cache.reset()                 # absolute positions: restart from half a window
                     logits = model(idx[:, -(cfg.block_size // 2 + 1):], cache=cache)
+                else:                             # (a full rotary cache slides: see KVCache)
+                    logits = model(nxt, cache=cache)
     finally:
         model.train(was_training)
         torch.set_num_threads(old_threads)

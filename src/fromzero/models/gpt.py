@@ -333,7 +333,12 @@ class GPT(nn.Module):
         if start + T <= self.rope_cos.size(0):
             cos, sin = self.rope_cos[start:start + T], self.rope_sin[start:start + T]
         else:  # generation past block_size with a sliding cache: positions beyond the table
-            cos, sin = rope_tables(T, self.config.head_size, self.config.rope_base, self.rope_cos.device, start)
+            ext = getattr(self, "_rope_ext", None)                 # (not a buffer: never saved)
+            if ext is None or ext[0].size(0) < start + T:
+                n = max(2 * self.rope_cos.size(0), 2 * (start + T))
+                ext = self._rope_ext = rope_tables(n, self.config.head_size, self.config.rope_base,
+                                                   self.rope_cos.device)
+            cos, sin = ext[0][start:start + T], ext[1][start:start + T]
         return cos[:, None, None, :], sin[:, None, None, :]  # (T, 1, 1, hs): over q/k and heads
 
     def forward(self, idx, targets=None, cache=None):
@@ -394,8 +399,10 @@ class KVCache:
     """Keys and values of the positions seen so far, for every layer: generation without recompute.
 
     Each layer's keys and values are (B, nh, max_len, hs) buffers; ``len`` of them are filled.
-    ``pos`` is the absolute position of the next token; it can exceed ``max_len`` after
-    ``slide()`` drops the oldest positions (rotary embeddings only depend on relative positions).
+    ``pos`` is the absolute position of the next token. Once full, the buffers work as a ring:
+    a new token overwrites the oldest position (slot ``pos % max_len``), so a rotary model keeps
+    a sliding window of the last ``max_len`` positions (its attention only depends on relative
+    positions, and one query attends to its keys in any order).
     """
 
     def __init__(self, config: GPTConfig, batch_size: int, max_len: int | None = None,
@@ -410,23 +417,22 @@ class KVCache:
     def update(self, layer: int, k, v):
         """Store the new keys/values k, v (B, nh, T, hs); return all of this layer's so far."""
         T, end = k.size(2), self.len + k.size(2)
-        if end > self.max_len:
-            raise ShapeError(f"KV cache overflow: {end} positions for a cache of {self.max_len}")
         ks, vs = self.ks[layer], self.vs[layer]
-        ks.narrow(2, self.len, T).copy_(k)
-        vs.narrow(2, self.len, T).copy_(v)
-        return ks.narrow(2, 0, end), vs.narrow(2, 0, end)
+        if end <= self.max_len:                                 # append
+            ks.narrow(2, self.len, T).copy_(k)
+            vs.narrow(2, self.len, T).copy_(v)
+            return ks.narrow(2, 0, end), vs.narrow(2, 0, end)
+        if T != 1 or self.len != self.max_len:
+            raise ShapeError(f"KV cache overflow: {T} new positions after {self.len} in a cache of "
+                             f"{self.max_len}; past the end, only one token at a time")
+        slot = self.pos % self.max_len                          # full: replace the oldest position
+        ks.narrow(2, slot, 1).copy_(k)
+        vs.narrow(2, slot, 1).copy_(v)
+        return ks, vs
 
     def advance(self, T: int):
-        self.len += T
+        self.len = min(self.len + T, self.max_len)
         self.pos += T
-
-    def slide(self, n: int = 1):
-        """Forget the ``n`` oldest positions (a sliding window over the context)."""
-        keep = self.len - n
-        self.k[:, :, :, :keep] = self.k[:, :, :, n:self.len].clone()
-        self.v[:, :, :, :keep] = self.v[:, :, :, n:self.len].clone()
-        self.len = keep
 
     def reset(self):
         self.len = self.pos = 0
