@@ -155,7 +155,7 @@ class RefGPT(nn.Module):
 def train(bin_path, iters: int, batch_size=12, block_size=64, learning_rate=1e-3, min_lr=1e-4,
           warmup_iters=100, lr_decay_iters=2000, weight_decay=1e-1, beta2=0.99, grad_clip=1.0,
           log=None, seed=1337, **model_kw) -> list[float]:
-    """nanoGPT's train.py loop on CPU (evaluation left out): returns each iteration's ms."""
+    """nanoGPT's train.py loop on CPU (evaluation left out): each iteration's (wall ms, CPU ms)."""
     torch.manual_seed(seed)
     model = RefGPT(RefConfig(block_size=block_size, **model_kw))
     optimizer = model.configure_optimizers(weight_decay, learning_rate, (0.9, beta2), "cpu")
@@ -177,7 +177,7 @@ def train(bin_path, iters: int, batch_size=12, block_size=64, learning_rate=1e-3
 
     times = []
     X, Y = get_batch()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for it in range(iters):
         lr = get_lr(it)
         for group in optimizer.param_groups:
@@ -188,10 +188,10 @@ def train(bin_path, iters: int, batch_size=12, block_size=64, learning_rate=1e-3
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        t1 = time.perf_counter()
-        dt, t0 = t1 - t0, t1
+        t1, c1 = time.perf_counter(), time.process_time()
+        dt, cdt, t0, c0 = t1 - t0, c1 - c0, t1, c1
         lossf = loss.item()
         if log:
             log(f"iter {it}: loss {lossf:.4f}, time {dt * 1000:.2f}ms")
-        times.append(dt * 1000)
+        times.append((dt * 1000, cdt * 1000))
     return times

@@ -7,7 +7,7 @@ import torch
 from fromzero.checkpoint import load_model, load_weights, save_model
 from fromzero.cli import main
 from fromzero.errors import CheckpointError, ConfigError
-from fromzero.finetune import (ClassifierConfig, GPTClassifier, LoRALinear, PaddedBatches, add_lora,
+from fromzero.finetune import (ClassifierConfig, GPTClassifier, LoRAEmbedding, LoRALinear, PaddedBatches,
                                count_params, encode_texts, freeze, merge_lora, param_groups)
 from fromzero.models.gpt import GPT, gpt_config
 from fromzero.recipes.finetune import evaluate_run, finetune, predict_proba
@@ -111,20 +111,28 @@ def test_lora_trains_a_small_share_of_the_parameters():
     assert trainable / total < 0.05
     assert sum(isinstance(x, LoRALinear) for x in m.modules()) == 16
     assert all(not p.requires_grad for n, p in m.named_parameters() if "lora_" not in n and "head" not in n)
+    # the experiment's setting: the token embedding gets an adapter too
+    m = GPTClassifier(ClassifierConfig(gpt=cfg, lora_rank=8, lora_targets="wte,attn.qkv,attn.proj,mlp.fc,mlp.proj"))
+    trainable2, total2 = count_params(m)
+    assert trainable2 == trainable + r * (8192 + C) and trainable2 / total2 < 0.05
 
 
 def test_merged_lora_gives_the_same_predictions(tmp_path):
     torch.manual_seed(0)
-    m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny", zero_init=False).to_dict(), lora_rank=4)).eval()
-    for mod in m.modules():
+    m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny", zero_init=False).to_dict(), lora_rank=4,
+                                       lora_targets="wte,attn.qkv,attn.proj,mlp.fc,mlp.proj")).eval()
+    for mod in m.modules():                                              # a trained-looking update
         if isinstance(mod, LoRALinear):
-            torch.nn.init.normal_(mod.lora_B, std=0.1)                   # a trained-looking update
+            torch.nn.init.normal_(mod.lora_B, std=0.1)
+        if isinstance(mod, LoRAEmbedding):
+            torch.nn.init.normal_(mod.lora_A, std=0.1)
     idx = torch.randint(0, 64, (4, 20))
     want = m(idx)
     save_model(tmp_path / "unmerged", m)                                 # the adapters as they are
     torch.testing.assert_close(load_model(tmp_path / "unmerged")(idx), want)
     merge_lora(m)
-    assert m.config.lora_rank == 0 and not any(isinstance(x, LoRALinear) for x in m.modules())
+    assert m.config.lora_rank == 0 and not any(isinstance(x, (LoRALinear, LoRAEmbedding)) for x in m.modules())
+    assert m.gpt.lm_head.weight is m.gpt.wte.weight                      # the merged embedding stays tied
     torch.testing.assert_close(m(idx), want, atol=1e-5, rtol=1e-5)
     save_model(tmp_path / "merged", m)
     loaded = load_model(tmp_path / "merged")

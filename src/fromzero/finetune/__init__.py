@@ -10,9 +10,9 @@ The recipe (``fromzero finetune``) is ``fromzero.recipes.finetune``; the labelle
 is ``fromzero.text.labelled``.
 """
 from .data import PaddedBatches, encode_texts
-from .lora import LoRALinear, add_lora, merge_lora
+from .lora import LoRAEmbedding, LoRALinear, add_lora, merge_lora
 from .model import ClassifierConfig, GPTClassifier
 from .params import count_params, freeze, param_groups
 
-__all__ = ["GPTClassifier", "ClassifierConfig", "LoRALinear", "add_lora", "merge_lora", "freeze",
+__all__ = ["GPTClassifier", "ClassifierConfig", "LoRALinear", "LoRAEmbedding", "add_lora", "merge_lora", "freeze",
            "param_groups", "count_params", "PaddedBatches", "encode_texts"]

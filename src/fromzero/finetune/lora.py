@@ -24,6 +24,7 @@ import dataclasses
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
@@ -77,6 +78,41 @@ class LoRALinear(nn.Module):
         return f"rank={self.rank}, scale={self.scale:g}"
 
 
+class LoRAEmbedding(nn.Module):
+    """``E[idx] + (alpha / rank) · A[:, idx]ᵀ Bᵀ``: a frozen ``nn.Embedding`` plus a low-rank update
+    of its table, ``ΔE = scale · (B A)ᵀ`` with ``A`` (r, num_embeddings) starting at zero and ``B``
+    (dim, r) random (as in peft). Lets a lexical task adapt word vectors with few parameters.
+    """
+
+    def __init__(self, base: nn.Embedding, rank: int, alpha: float = 16.0):
+        super().__init__()
+        if not (isinstance(rank, int) and rank >= 1):
+            raise ConfigError(f"LoRA rank must be an integer >= 1, got {rank!r}")
+        self.base, self.rank, self.scale = base, rank, alpha / rank
+        base.weight.requires_grad_(False)
+        w = base.weight
+        self.lora_A = nn.Parameter(torch.zeros(rank, base.num_embeddings, device=w.device, dtype=w.dtype))
+        self.lora_B = nn.Parameter(torch.randn(base.embedding_dim, rank, device=w.device, dtype=w.dtype))
+
+    def forward(self, idx):                                       # (B, T) ids
+        update = F.embedding(idx, self.lora_A.t()) @ self.lora_B.t()   # (B, T, r) -> (B, T, dim)
+        return self.base(idx) + self.scale * update
+
+    def delta_weight(self) -> torch.Tensor:
+        """ΔE = scale · (B A)ᵀ, (num_embeddings, dim)."""
+        return self.scale * (self.lora_B @ self.lora_A).t()
+
+    def merged(self) -> nn.Embedding:
+        """The base embedding with ``E + ΔE``, updated in place, so that a weight tied to it (a
+        GPT's output layer) stays tied."""
+        with torch.no_grad():
+            self.base.weight.add_(self.delta_weight())
+        return self.base
+
+    def extra_repr(self) -> str:
+        return f"rank={self.rank}, scale={self.scale:g}"
+
+
 def _matches(name: str, targets) -> bool:
     return any(name == t or name.endswith("." + t) for t in targets)
 
@@ -84,12 +120,14 @@ def _matches(name: str, targets) -> bool:
 def add_lora(model: nn.Module, rank: int, alpha: float = 16.0, targets=DEFAULT_TARGETS,
              dropout: float = 0.0) -> list[str]:
     """Freeze every parameter of ``model`` and wrap the ``nn.Linear`` layers whose names end with one
-    of ``targets`` in ``LoRALinear`` (in place). Returns the names of the adapted layers.
+    of ``targets`` in ``LoRALinear`` (``nn.Embedding`` layers in ``LoRAEmbedding``), in place.
+    Returns the names of the adapted layers.
 
     Only the adapters train afterwards; unfreeze other parts (a task head) yourself.
     """
     targets = tuple(targets)
-    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear) and _matches(n, targets)]
+    found = [(n, m) for n, m in model.named_modules()
+             if isinstance(m, (nn.Linear, nn.Embedding)) and _matches(n, targets)]
     if not found:
         linears = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
         raise ConfigError(f"LoRA targets {', '.join(targets)} match no linear layer; the model's linear "
@@ -98,19 +136,21 @@ def add_lora(model: nn.Module, rank: int, alpha: float = 16.0, targets=DEFAULT_T
         p.requires_grad_(False)
     for name, lin in found:
         parent, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, attr,
-                LoRALinear(lin, rank, alpha, dropout))
+        wrapped = LoRAEmbedding(lin, rank, alpha) if isinstance(lin, nn.Embedding) else \
+            LoRALinear(lin, rank, alpha, dropout)
+        setattr(model.get_submodule(parent) if parent else model, attr, wrapped)
     return [n for n, _ in found]
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
-    """Replace every ``LoRALinear`` in ``model`` by its merged ``nn.Linear`` (in place); return ``model``.
+    """Replace every ``LoRALinear``/``LoRAEmbedding`` in ``model`` by its merged layer (in place);
+    return ``model``.
 
     A config with a ``lora_rank`` field is updated to ``lora_rank=0``, so that the saved model
     is rebuilt without adapters.
     """
     for name, m in list(model.named_modules()):
-        if isinstance(m, LoRALinear):
+        if isinstance(m, (LoRALinear, LoRAEmbedding)):
             parent, _, attr = name.rpartition(".")
             setattr(model.get_submodule(parent) if parent else model, attr, m.merged())
     cfg = getattr(model, "config", None)

@@ -13,6 +13,7 @@ from ..errors import CheckpointError
 
 TASKS = {"image-classification": "fromzero.recipes.images",
          "forecast": "fromzero.recipes.forecast",
+         "language-modeling": "fromzero.recipes.gpt",
          "rnn-text-classification": "fromzero.recipes.rnn_text",
          "text-classification": "fromzero.recipes.finetune"}
 
