@@ -9,7 +9,7 @@ from fromzero.errors import ConfigError
 from fromzero.recipes.gpt import pretrain, split_overrides
 from fromzero.train import Callback
 
-TINY = dict(max_iters=40, eval_interval=10, eval_tokens=2048, batch_size=8, sample_tokens=0,
+TINY = dict(max_iters=24, eval_interval=6, eval_tokens=1024, batch_size=8, sample_tokens=0,
             device="cpu", amp="off")
 
 
@@ -27,7 +27,7 @@ def _history(run):
 def test_tiny_pretrain_run_learns_and_writes_a_complete_run_dir(tmp_path):
     run = pretrain("shakespeare", preset="tiny", out=tmp_path / "run", verbose=0, **TINY)
     rows = _history(run)
-    assert len(rows) == 4 and rows[-1]["step"] == "40"
+    assert len(rows) == 4 and rows[-1]["step"] == "24"
     val = [float(r["val_loss"]) for r in rows]
     assert val[-1] < val[0] < math.log(65) + 0.5
     assert float(rows[-1]["tokens_per_s"]) > 0 and 0 < float(rows[-1]["mfu"]) < 1
@@ -53,7 +53,7 @@ def test_a_stopped_run_resumes_exactly_where_it_stopped(tmp_path):
     assert len(_history(part)) == 2
     pretrain("shakespeare", preset="tiny", out=part, verbose=0, resume=True)
     a, b = _history(full), _history(part)
-    assert [r["step"] for r in b] == ["10", "20", "30", "40"]
+    assert [r["step"] for r in b] == ["6", "12", "18", "24"]
     for ra, rb in zip(a, b):
         assert float(ra["loss"]) == pytest.approx(float(rb["loss"]), rel=1e-5)
         assert float(ra["val_loss"]) == pytest.approx(float(rb["val_loss"]), rel=1e-5)

@@ -39,7 +39,8 @@ def register(sub):
                         "they are merged into the weights when saved")
     p.add_argument("--lora-alpha", type=positive_float, default=None, help="LoRA scale alpha/rank (default: 16)")
     p.add_argument("--lora-targets", default=None,
-                   help="linear layers that get adapters (default: attn.qkv,attn.proj,mlp.fc,mlp.proj)")
+                   help="layers that get adapters (default: attn.qkv,attn.proj,mlp.fc,mlp.proj; add wte "
+                        "for the token embedding)")
     p.add_argument("--no-merge", dest="merge", action="store_false", default=None,
                    help="save the LoRA adapters as they are instead of merging them into the weights")
     p.add_argument("--freeze", default=None,

@@ -180,15 +180,7 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
               f"({100 * trainable / total:.2f}%)", file=sys.stderr)
     steps = -(-len(train) // cfg.evals_per_epoch)              # optimizer steps between evaluations
     n_evals = cfg.epochs * cfg.evals_per_epoch
-    lr = cfg.peak_lr
-    best = EarlyStopping(monitor="val_accuracy", mode="max", patience=n_evals + 1, restore_best=True)
-    trainer = Trainer(model, optimizer=lambda m: torch.optim.AdamW(param_groups(m, lr, cfg.weight_decay,
-                                                                                cfg.layer_decay), betas=(0.9, 0.98)),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"], callbacks=[best, *callbacks],
-                      device=resolve_device(cfg.device), grad_clip=cfg.grad_clip or None,
-                      schedule=WarmupCosine(int(cfg.warmup * steps * n_evals), steps * n_evals, cfg.min_lr_ratio),
-                      run_dir=out, verbose=verbose, keep_checkpoints=1, strategy=cfg.strategy,
-                      activation_checkpointing=cfg.activation_checkpointing)
+    trainer = _trainer(model, cfg, steps * n_evals, n_evals, out, verbose, callbacks)
     t0 = time.perf_counter()
     trainer.fit(train, epochs=n_evals, steps_per_epoch=steps, validation_data=dev)
     train_time = time.perf_counter() - t0
@@ -201,7 +193,29 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
     history = trainer.history.history.get("val_accuracy", [])
     metrics.update(best_eval=history.index(max(history)) + 1 if history else None, evals=len(history),
                    trainable_params=trainable, total_params=total, trainable_share=trainable / total,
-                   frozen_params=len(frozen), train_time_s=train_time, mode=cfg.mode, lr=lr)
+                   frozen_params=len(frozen), train_time_s=train_time, mode=cfg.mode, lr=cfg.peak_lr)
+    _save_run(out, model, tok, data, cfg, base_run, metrics)
+    return metrics
+
+
+def _trainer(model, cfg: FinetuneConfig, total_steps: int, n_evals: int, out: Path, verbose: int,
+             callbacks) -> Trainer:
+    """The Trainer of a fine-tuning run: AdamW on ``param_groups`` (per-layer learning rates), warmup
+    + cosine decay, cross-entropy, and the best-dev-accuracy weights restored at the end."""
+    def optimizer(m):
+        return torch.optim.AdamW(param_groups(m, cfg.peak_lr, cfg.weight_decay, cfg.layer_decay),
+                                 betas=(0.9, 0.98))
+
+    best = EarlyStopping(monitor="val_accuracy", mode="max", patience=n_evals + 1, restore_best=True)
+    return Trainer(model, optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                   callbacks=[best, *callbacks], device=resolve_device(cfg.device),
+                   grad_clip=cfg.grad_clip or None,
+                   schedule=WarmupCosine(int(cfg.warmup * total_steps), total_steps, cfg.min_lr_ratio),
+                   run_dir=out, verbose=verbose, keep_checkpoints=1, strategy=cfg.strategy,
+                   activation_checkpointing=cfg.activation_checkpointing)
+
+
+def _save_run(out: Path, model, tok, data: LabelledTask, cfg: FinetuneConfig, base_run: Path, metrics: dict):
     task_name = cfg.task if cfg.task in BUILTIN_TASKS else str(Path(cfg.task).resolve())
     save_model(out, model, extra={"task": "text-classification", "data": task_name, "base": str(base_run),
                                   "init": cfg.init, "labels": data.labels, "classes": data.classes,
@@ -212,7 +226,6 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
         save_tokenizer(tok, out / "tokenizer.json")
         save_json(out / "finetune.json", dataclasses.asdict(cfg))
         save_json(out / "metrics.json", metrics)
-    return metrics
 
 
 # --- saved runs: ``fromzero evaluate RUN`` / ``fromzero predict RUN "a sentence"`` ---------------
