@@ -92,3 +92,49 @@ def test_fuzz_model_json_structure(tmp_path):
         (tmp_path / "model.json").write_text(json.dumps(bad))
         with pytest.raises(FromzeroError):
             load_model(tmp_path)
+
+
+def _fuzz(tmp_path, good: bytes, suffix: str, reader, n: int = 40):
+    """Every mutation either reads or raises a FromzeroError naming the file."""
+    for i, data in enumerate(mutations(good, n=n)):
+        path = tmp_path / f"m{i}{suffix}"
+        path.write_bytes(data)
+        try:
+            reader(path)
+        except FromzeroError as e:
+            assert path.name in str(e), str(e)
+
+
+def test_fuzz_text_corpus(tmp_path):
+    from fromzero.text.data import load_corpus
+    from fromzero.text.tokenizer import CharTokenizer
+
+    tok = CharTokenizer("abcdefghij \n")
+    good = ("abc def ghij\n" * 40).encode()
+    _fuzz(tmp_path, good, ".txt", lambda p: load_corpus(p, tok, cache=tmp_path / "cache"), n=25)
+
+
+def test_fuzz_csv(tmp_path):
+    from fromzero.timeseries.data import read_csv
+
+    good = b"date,a,b\n" + b"".join(b"2020-01-%02d,%d.5,%d\n" % (d, d, 2 * d) for d in range(1, 29))
+    _fuzz(tmp_path, good, ".csv", read_csv)
+
+
+def test_fuzz_labelled_tsv_and_jsonl(tmp_path):
+    from fromzero.text.labelled import read_labelled
+
+    tsv = b"text\tlabel\n" + b"".join(b"a fine film number %d\t%d\n" % (i, i % 2) for i in range(30))
+    _fuzz(tmp_path, tsv, ".tsv", read_labelled)
+    jsonl = b"".join(json.dumps({"text": f"film {i}", "label": i % 2}).encode() + b"\n" for i in range(30))
+    _fuzz(tmp_path, jsonl, ".jsonl", read_labelled)
+
+
+def test_fuzz_tokenizer_files(tmp_path):
+    from fromzero.text.tokenizer import load_tokenizer, make_tokenizer, save_tokenizer
+
+    for kind in ("char", "bpe"):
+        tok = make_tokenizer(kind, ["the quick brown fox jumps over the lazy dog " * 20], vocab_size=300)
+        save_tokenizer(tok, tmp_path / f"{kind}.json")
+        good = (tmp_path / f"{kind}.json").read_bytes()
+        _fuzz(tmp_path, good, f".{kind}.json", load_tokenizer, n=30)

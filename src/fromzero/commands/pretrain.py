@@ -26,12 +26,14 @@ OPTIONS = {
     "bpe_vocab_size": (positive_int, "vocabulary size of the BPE tokenizer"),
     "sample_tokens": (int, "tokens of sample text printed at each evaluation (0 = none)"),
     "sample_prompt": (str, "the prompt of those samples"),
-    "peak_flops": (positive_float, "the device's peak FLOP/s for MFU (default: measured fp32 matmul)"),
+    "peak_flops": (positive_float, "the device's peak FLOP/s for MFU (default: measured matmul throughput)"),
+    "threads": (positive_int, "CPU threads (default: one per core; use 1 on a busy machine)"),
 }
 CHOICES = {
     "tokenizer": (("char", "bpe"), "character level, or byte-level BPE trained on the corpus"),
     "optimizer": (("adamw", "muon"), "AdamW, or Muon for hidden matrices + AdamW for the rest"),
     "schedule": (("cosine", "wsd"), "warmup + cosine decay, or warmup-stable-decay"),
+    "amp": (("auto", "on", "off"), "bf16 autocast: auto = where the hardware computes bf16 natively"),
 }
 
 

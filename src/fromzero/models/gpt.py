@@ -49,7 +49,7 @@ class GPTConfig:
     norm: str = "layernorm"      # layernorm (no bias unless bias=True) | rmsnorm
     pos_emb: str = "rope"        # rope (rotary) | learned (GPT-2's position table)
     rope_base: float = 10000.0
-    qk_norm: bool = True         # RMS-normalise queries and keys per head
+    qk_norm: bool = True         # normalise each head's queries and keys (with `norm`)
     tie_weights: bool = True     # the output layer reuses the token embedding matrix
     zero_init: bool = True       # output projections start at zero: each block starts as identity
     bias: bool = False           # biases in Linear layers and LayerNorm
@@ -91,6 +91,7 @@ class GPTConfig:
 PRESETS: dict[str, dict] = {
     "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, vocab_size=64),
     "shakespeare-char": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, vocab_size=65, qk_norm=False),
+    "tang-char": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=6431, qk_norm=False),
     "cpu-small": dict(n_layer=6, n_head=6, n_embd=192, block_size=128, vocab_size=4096, qk_norm=False),
     "cpu-medium": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=4096, qk_norm=False),
     "gpt2": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024),           # 124M
@@ -187,7 +188,9 @@ def apply_rope(x, cos, sin):
     """Rotate x (..., T, [2,] nh, hs) by position; cos, sin broadcast against it, e.g. (T, 1, 1, hs)."""
     if torch.is_grad_enabled() and x.requires_grad:
         return Rotary.apply(x, cos, sin)
-    return rotate(x, cos.to(x.dtype), sin.to(x.dtype))     # inference: skip the autograd Function
+    if cos.dtype != x.dtype:
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return rotate(x, cos, sin)                             # inference: skip the autograd Function
 
 
 class ReLUSquared(torch.autograd.Function):
@@ -336,7 +339,7 @@ class GPT(nn.Module):
             cos, sin = self.rope_cos[start:start + T], self.rope_sin[start:start + T]
         else:  # generation past block_size with a sliding cache: positions beyond the table
             ext = getattr(self, "_rope_ext", None)                 # (not a buffer: never saved)
-            if ext is None or ext[0].size(0) < start + T:
+            if ext is None or ext[0].size(0) < start + T or ext[0].device != self.rope_cos.device:
                 n = max(2 * self.rope_cos.size(0), 2 * (start + T))
                 ext = self._rope_ext = rope_tables(n, self.config.head_size, self.config.rope_base,
                                                    self.rope_cos.device)

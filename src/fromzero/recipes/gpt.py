@@ -91,6 +91,9 @@ RECIPES: dict[str, dict] = {
                  eval_tokens=2048),
     # nanoGPT's CPU shakespeare_char size (4x4x128, context 64, batch 12, 2000 iterations, no dropout)
     "shakespeare-char": dict(batch_size=12, max_iters=2000, eval_interval=250, warmup=100, lr=3e-3),
+    # the same size on the Tang poems (6,431 characters), with room for two poems of context
+    "tang-char": dict(batch_size=16, max_iters=1500, eval_interval=250, warmup=100, lr=3e-3,
+                      eval_tokens=65536),
     "cpu-small": dict(batch_size=32, max_iters=3000, eval_interval=250, warmup=100, lr=3e-3),
     "cpu-medium": dict(batch_size=64, max_iters=5000, eval_interval=500, warmup=200, lr=1e-3),
     "gpt2": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=16, grad_accum=32, max_iters=5000,

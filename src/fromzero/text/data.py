@@ -168,7 +168,11 @@ def _encode_to(files: list[Path], tok, out, dtype) -> int:
                     n += len(ids)
         return n
     for chunk in iter_text(files):
-        ids = tok.encode_array(chunk).astype(dtype)
+        try:
+            ids = tok.encode_array(chunk).astype(dtype)
+        except DataError as e:  # name the corpus (one file, or the folder's files)
+            where = str(files[0]) if len(files) == 1 else f"{files[0].parent} ({len(files)} files)"
+            raise DataError(f"{where}: {e}") from None
         out.write(ids.tobytes())
         n += len(ids)
     return n

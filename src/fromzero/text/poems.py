@@ -20,12 +20,13 @@ def line_shapes(text: str, drop_last: bool = False) -> dict:
     """Count the non-empty lines of ``text`` that are a 5- or 7-character couplet.
 
     Args:
-        drop_last: ignore the last line (a generated sample is usually cut mid-line).
+        drop_last: ignore the last line unless the text ends with a newline (a generated sample
+            is usually cut mid-line).
     Returns:
         ``{"lines", "five", "seven", "fraction"}``; fraction = (five + seven) / lines.
     """
     lines = [ln.strip() for ln in text.split("\n")]
-    if drop_last and lines:
+    if drop_last and not text.endswith("\n"):
         lines = lines[:-1]
     lines = [ln for ln in lines if ln]
     five = sum(bool(COUPLET[5].match(ln)) for ln in lines)

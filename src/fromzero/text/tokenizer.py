@@ -167,12 +167,15 @@ def load_tokenizer(path):
         d = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"{path}: expected a tokenizer JSON file, could not parse it ({e})") from None
-    if d.get("type") == "char":
-        return CharTokenizer(d["chars"])
-    if isinstance(d.get("model"), dict) and d["model"].get("type") == "BPE":
-        from tokenizers import Tokenizer
+    try:
+        if isinstance(d, dict) and d.get("type") == "char":
+            return CharTokenizer(d["chars"])
+        if isinstance(d, dict) and isinstance(d.get("model"), dict) and d["model"].get("type") == "BPE":
+            from tokenizers import Tokenizer
 
-        return BPETokenizer(Tokenizer.from_str(json.dumps(d)))
+            return BPETokenizer(Tokenizer.from_str(json.dumps(d)))
+    except Exception as e:  # the tokenizers library raises plain Exceptions on bad files
+        raise DataError(f"{path}: not a valid tokenizer file ({type(e).__name__}: {e})") from None
     raise DataError(f"{path}: unknown tokenizer format; expected a char tokenizer "
                     f'({{"type": "char", ...}}) or a byte-level BPE from the tokenizers library')
 
