@@ -6,7 +6,7 @@ the two alternate (reference, fromzero, reference, ...) so that a busy machine s
 fromzero runs its real path: ``pretrain("shakespeare", preset="shakespeare-char")`` through
 the Trainer (with the evaluation, checkpoint and plot at the end, which count towards RSS).
 
-    python benchmarks/gpt_train.py                 # 3 rounds of 300 iterations each
+    python benchmarks/gpt_train.py --threads 1     # 5 rounds of 200 iterations each
     python benchmarks/gpt_train.py --iters 100 --rounds 1
 """
 from __future__ import annotations
@@ -80,8 +80,8 @@ def run_worker(kind: str, iters: int, threads: int) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--iters", type=int, default=300, help="training iterations per measurement")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating measurements of each")
+    ap.add_argument("--iters", type=int, default=200, help="training iterations per measurement")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating measurements of each")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads in both (0 = torch's default; use 1 on a busy machine)")
     ap.add_argument("--worker", choices=["ref", "ours"], help=argparse.SUPPRESS)
@@ -115,8 +115,10 @@ def main():
         print(f"{name:27s}: {B * T / ms * 1000:7.0f} tokens/s ({ms:.1f} ms/iter wall), "
               f"{B * T / cpu * 1000:7.0f} tokens per CPU-second ({cpu:.1f} ms/iter), peak RSS {rss:.0f} MB")
     (ms_ref, cpu_ref, rss_ref), (ms_ours, cpu_ours, rss_ours) = summary["ref"], summary["ours"]
+    paired = [(a["ms"] / b["ms"], a["cpu_ms"] / b["cpu_ms"]) for a, b in zip(res["ref"], res["ours"])]
     print(f"speed-up, fromzero / reference: {ms_ref / ms_ours:.2f}x (wall), {cpu_ref / cpu_ours:.2f}x (CPU time); "
-          f"peak RSS ratio {rss_ours / rss_ref:.2f}x")
+          f"median of the per-round ratios {statistics.median(w for w, _ in paired):.2f}x (wall), "
+          f"{statistics.median(c for _, c in paired):.2f}x (CPU); peak RSS ratio {rss_ours / rss_ref:.2f}x")
     print("(CPU time is the steadier measure on a shared machine when running with --threads 1)")
 
 

@@ -18,7 +18,7 @@ OPTIONS = {
     "weight_decay": (float, "decoupled weight decay of matrices and embeddings"),
     "grad_clip": (float, "clip the gradient norm to this (0 = off)"),
     "eval_interval": (positive_int, "steps between validation, samples and checkpoints"),
-    "eval_tokens": (int, "validation tokens per evaluation (0 = the whole validation split)"),
+    "eval_tokens": (int, "validation tokens per evaluation, evenly spaced windows (0 = the whole split)"),
     "dropout": (float, "dropout probability"),
     "n_layer": (positive_int, "Transformer blocks"),
     "n_head": (positive_int, "attention heads"),

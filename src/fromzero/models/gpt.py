@@ -146,66 +146,37 @@ def fused_attention(q, k, v, dropout_p: float = 0.0, training: bool = False) -> 
 
 # --- rotary position embeddings -------------------------------------------------------------------
 
-def rope_tables(n: int, head_size: int, base: float, device=None, start: int = 0):
-    """cos and sin of the rotation angles for positions [start, start + n), both (n, hs).
-
-    Pair i of a head is (x[i], x[i + hs/2]); it turns by pos * base^(-2i/hs). The tables are
-    laid out for ``rotate``: cos = [c, c], sin = [-s, s].
-    """
+def rope_table(n: int, head_size: int, base: float, device=None, start: int = 0) -> torch.Tensor:
+    """e^{i·pos·θ_j} for positions [start, start + n) and θ_j = base^(-2j/hs): complex (n, hs/2)."""
     inv_freq = base ** (-torch.arange(0, head_size, 2, device=device, dtype=torch.float32) / head_size)
     pos = torch.arange(start, start + n, device=device, dtype=torch.float32)
     angles = torch.outer(pos, inv_freq)                                          # (n, hs/2)
-    cos, sin = angles.cos(), angles.sin()
-    return torch.cat((cos, cos), dim=-1), torch.cat((-sin, sin), dim=-1)         # (n, hs) each
+    return torch.polar(torch.ones_like(angles), angles)
 
 
-def rotate(x, cos, sin):
-    """Turn every pair (x1, x2) by its angle: (x1·c − x2·s, x2·c + x1·s) = x·cos + swap_halves(x)·sin."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.addcmul(x * cos, torch.cat((x2, x1), dim=-1), sin)
+def apply_rope(x, freqs):
+    """Rotary position embedding: turn each pair (x[2j], x[2j+1]) by the angle pos·θ_j.
 
-
-class Rotary(torch.autograd.Function):
-    """Rotary embedding with a hand-written backward: the gradient turns back by the same angle.
-
-    Same result as autograd through ``rotate``, with fewer kernels and saved tensors (on a CPU
-    the small element-wise kernels of a 4-layer model cost as much as its matrix products).
+    Seen as the complex number x[2j] + i·x[2j+1], the turn is a product with e^{i·pos·θ_j}, so
+    query·key depends only on the distance between their positions.
+    x: (..., T, [2,] nh, hs); freqs: complex, broadcast against it, e.g. (T, 1, 1, hs/2).
     """
-
-    @staticmethod
-    def forward(ctx, x, cos, sin):
-        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-        ctx.save_for_backward(cos, sin)
-        return rotate(x, cos, sin)
-
-    @staticmethod
-    def backward(ctx, grad):
-        cos, sin = ctx.saved_tensors
-        return rotate(grad, cos, -sin), None, None
-
-
-def apply_rope(x, cos, sin):
-    """Rotate x (..., T, [2,] nh, hs) by position; cos, sin broadcast against it, e.g. (T, 1, 1, hs)."""
-    if torch.is_grad_enabled() and x.requires_grad:
-        return Rotary.apply(x, cos, sin)
-    if cos.dtype != x.dtype:
-        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    return rotate(x, cos, sin)                             # inference: skip the autograd Function
+    xc = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))                # (..., hs/2) complex
+    return torch.view_as_real(xc * freqs).flatten(-2).type_as(x)
 
 
 class ReLUSquared(torch.autograd.Function):
-    """relu(x)², saving only relu(x) for a one-line backward: d/dx = 2·relu(x)."""
+    """relu(x)², with a hand-written backward 2·relu(x)·grad: one saved tensor, in-place kernels."""
 
     @staticmethod
     def forward(ctx, x):
-        r = torch.relu(x)
-        ctx.save_for_backward(r)
-        return r * r
+        ctx.save_for_backward(x)
+        return torch.relu(x).square_()
 
     @staticmethod
     def backward(ctx, grad):
-        (r,) = ctx.saved_tensors
-        return grad * r * 2.0
+        (x,) = ctx.saved_tensors
+        return torch.relu(x).mul_(grad).mul_(2.0)
 
 
 def relu_squared(x):
@@ -251,7 +222,7 @@ class CausalSelfAttention(nn.Module):
         if self.qk_norm:                                                      # normalise each head's q, k
             qk = self.norm_qk(qk, (self.hs,))
         if rope is not None:
-            qk = apply_rope(qk, *rope)
+            qk = apply_rope(qk, rope)
         q, k = qk.unbind(2)                                                   # each (B, T, nh, hs)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)    # (B, nh, T, hs)
         if cache is not None:
@@ -328,23 +299,20 @@ class GPT(nn.Module):
             nn.init.zeros_(m.bias)
 
     def _set_rope(self, n: int):
-        cos, sin = rope_tables(n, self.config.head_size, self.config.rope_base, self.wte.weight.device)
-        self.register_buffer("rope_cos", cos, persistent=False)   # (n, hs)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        freqs = rope_table(n, self.config.head_size, self.config.rope_base, self.wte.weight.device)
+        self.register_buffer("rope_freqs", freqs, persistent=False)   # (n, hs/2) complex
 
     def _rope(self, start: int, T: int):
         if self.config.pos_emb != "rope":
             return None
-        if start + T <= self.rope_cos.size(0):
-            cos, sin = self.rope_cos[start:start + T], self.rope_sin[start:start + T]
-        else:  # generation past block_size with a sliding cache: positions beyond the table
+        table = self.rope_freqs
+        if start + T > table.size(0):  # generation past block_size with a sliding cache
             ext = getattr(self, "_rope_ext", None)                 # (not a buffer: never saved)
-            if ext is None or ext[0].size(0) < start + T or ext[0].device != self.rope_cos.device:
-                n = max(2 * self.rope_cos.size(0), 2 * (start + T))
-                ext = self._rope_ext = rope_tables(n, self.config.head_size, self.config.rope_base,
-                                                   self.rope_cos.device)
-            cos, sin = ext[0][start:start + T], ext[1][start:start + T]
-        return cos[:, None, None, :], sin[:, None, None, :]  # (T, 1, 1, hs): over q/k and heads
+            if ext is None or ext.size(0) < start + T or ext.device != table.device:
+                n = max(2 * table.size(0), 2 * (start + T))
+                ext = self._rope_ext = rope_table(n, self.config.head_size, self.config.rope_base, table.device)
+            table = ext
+        return table[start:start + T, None, None, :]        # (T, 1, 1, hs/2): over q/k and heads
 
     def forward(self, idx, targets=None, cache=None):
         B, T = idx.shape

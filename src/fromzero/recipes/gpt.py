@@ -43,7 +43,7 @@ class PretrainConfig:
     grad_accum: int = 1
     max_iters: int = 2000        # optimizer steps
     eval_interval: int = 250     # steps between validations, samples and checkpoints
-    eval_tokens: int = 0         # validation tokens per evaluation (0 = the whole split)
+    eval_tokens: int = 2**20     # validation tokens per evaluation, evenly spaced (0 = the whole split)
     optimizer: str = "adamw"     # adamw | muon (Muon for hidden matrices, AdamW for the rest)
     lr: float = 3e-3             # AdamW's peak learning rate
     muon_lr: float = 0.02        # Muon's peak learning rate
@@ -97,13 +97,11 @@ RECIPES: dict[str, dict] = {
     "cpu-small": dict(batch_size=32, max_iters=3000, eval_interval=250, warmup=100, lr=3e-3),
     "cpu-medium": dict(batch_size=64, max_iters=5000, eval_interval=500, warmup=200, lr=1e-3),
     "gpt2": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=16, grad_accum=32, max_iters=5000,
-                 eval_interval=500, warmup=700, lr=6e-4, eval_tokens=2**20, beta2=0.95),
+                 eval_interval=500, warmup=700, lr=6e-4, beta2=0.95),
     "gpt2-medium": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=8, grad_accum=64,
-                        max_iters=5000, eval_interval=500, warmup=700, lr=3e-4, eval_tokens=2**20,
-                        beta2=0.95),
+                        max_iters=5000, eval_interval=500, warmup=700, lr=3e-4, beta2=0.95),
     "gpt2-large": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=4, grad_accum=128,
-                       max_iters=5000, eval_interval=500, warmup=700, lr=2.5e-4, eval_tokens=2**20,
-                       beta2=0.95),
+                       max_iters=5000, eval_interval=500, warmup=700, lr=2.5e-4, beta2=0.95),
 }
 
 # Model families pretrain() builds: name -> (model class, config class, presets, recipes).
