@@ -36,8 +36,28 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 
 
 def supports_bf16(device: torch.device) -> bool:
-    """bf16 autocast pays off on CUDA GPUs with bf16 support; on most CPUs it is far slower."""
+    """The Trainer's ``amp="auto"``: bf16 autocast on CUDA GPUs with bf16 support only.
+
+    On a CPU even with native bf16 (``native_bf16``) convolutions and small element-wise
+    kernels gain little, so CPU recipes opt in themselves (the GPT recipe does).
+    """
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 matrix products run natively (faster than fp32) on ``device``.
+
+    CUDA GPUs with bf16 support, and CPUs with AVX512-BF16 or AMX instructions (Intel Xeon
+    Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later): there a bf16 matmul is about
+    twice as fast as an fp32 one. Elsewhere bf16 is emulated and slower, so it stays off.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = torch.cpu
+        return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                    or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    return False
 
 
 def autocast(device: torch.device, enabled: bool | str = "auto"):

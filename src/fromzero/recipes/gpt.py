@@ -24,7 +24,7 @@ import torch
 
 from ..checkpoint import load_weights, make_config, read_json, save_json, save_model
 from .. import distributed as dist
-from ..device import resolve_device, seed_everything
+from ..device import native_bf16, resolve_device, seed_everything
 from ..errors import ConfigError
 from ..models.gpt import GPT, PRESETS, GPTConfig
 from ..rnn import lm as rnn_lm
@@ -208,22 +208,6 @@ def measure_peak_flops(device, n: int | None = None, reps: int = 4, rounds: int 
 
 # --- the recipe ---------------------------------------------------------------------------------
 
-def bf16_native(device: torch.device) -> bool:
-    """Whether bf16 matrix products run natively (faster than fp32) on ``device``.
-
-    CUDA GPUs with bf16 support, and CPUs with AVX512-BF16 or AMX instructions (Intel Xeon
-    Cooper Lake / Sapphire Rapids and later, AMD Zen 4 and later): there a bf16 matmul is about
-    twice as fast as an fp32 one. Elsewhere bf16 is emulated and slower, so it stays off.
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        cpu = torch.cpu
-        return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-                    or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
-    return False
-
-
 def _schedule(cfg: PretrainConfig):
     if cfg.schedule == "cosine":
         return WarmupCosine(cfg.warmup, cfg.max_iters, cfg.min_lr_ratio)
@@ -310,7 +294,7 @@ def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt
     model = model_cls(mcfg)
     if init:
         load_weights(Path(init) / "model.safetensors", model)
-    amp = bf16_native(device) if cfg.amp == "auto" else cfg.amp == "on"
+    amp = native_bf16(device) if cfg.amp == "auto" else cfg.amp == "on"
     if verbose and dist.is_main():
         print(f"{model_cls.__name__} {preset}: {model.num_params() / 1e6:.2f}M parameters, "
               f"vocab {tok.vocab_size}, "
