@@ -176,9 +176,11 @@ class Throughput(Callback):
         self.flops = model.flops_per_token(tokens_per_sample)
         self.T, self.peak, self.dtype = tokens_per_sample, peak_flops, dtype
 
+    def on_train_begin(self, trainer):
+        if not self.peak:
+            self.peak = measure_peak_flops(trainer.device, dtype=self.dtype)
+
     def on_epoch_end(self, trainer, epoch, logs):
-        if not self.peak:  # measured after the first epoch, in memory that training has freed:
-            self.peak = measure_peak_flops(trainer.device, dtype=self.dtype)  # no rise in peak RSS
         tps = logs.get("samples_per_s", 0.0) * self.T
         logs["tokens_per_s"] = tps
         logs["mfu"] = self.flops * tps / (self.peak * dist.world_size()) if self.peak else math.nan
