@@ -4,7 +4,9 @@ The configuration is nanoGPT's CPU shakespeare_char one: 4 layers, 4 heads, 128 
 64, batch 12. Each measurement runs in a fresh process (so that its peak RSS is its own), and
 the two alternate (reference, fromzero, reference, ...) so that a busy machine slows both alike.
 fromzero runs its real path: ``pretrain("shakespeare", preset="shakespeare-char")`` through
-the Trainer (with the evaluation, checkpoint and plot at the end, which count towards RSS).
+the Trainer, with the validation and the checkpoint at the end counted in its RSS, but
+``plot=False``: nanoGPT draws no plot, and matplotlib's import alone is ~30 MB. One more run
+with the plot (fromzero's default) at the end reports what history.png adds.
 
     python benchmarks/gpt_train.py --threads 1     # 5 rounds of 200 iterations each
     python benchmarks/gpt_train.py --iters 100 --rounds 1
@@ -50,7 +52,7 @@ def worker_ref(iters: int, workdir: Path, threads: int) -> dict:
             "cpu_ms": statistics.median(c for _, c in times[10:]), "rss_mb": rss, "train_rss_mb": rss}
 
 
-def worker_ours(iters: int, workdir: Path, threads: int) -> dict:
+def worker_ours(iters: int, workdir: Path, threads: int, plot: bool = False) -> dict:
     from fromzero.recipes.gpt import pretrain
     from fromzero.train import Callback
 
@@ -61,13 +63,13 @@ def worker_ours(iters: int, workdir: Path, threads: int) -> dict:
         def on_batch_end(self, trainer, logs):
             self.stamps.append((time.perf_counter(), time.process_time()))
 
-        def on_train_end(self, trainer, logs):  # runs before the Trainer's own CSV and plot callbacks
+        def on_train_end(self, trainer, logs):  # runs before the Trainer's own CSV (and plot) callbacks
             self.train_rss = peak_rss_mb()
 
     timer = StepTimer()
     pretrain("shakespeare", preset="shakespeare-char", out=workdir / "run", max_iters=iters,
              eval_interval=iters, eval_tokens=8192, sample_tokens=0, verbose=0, callbacks=[timer],
-             device="cpu", threads=threads)
+             device="cpu", threads=threads, plot=plot)
     pairs = list(zip(timer.stamps, timer.stamps[1:]))[10:]
     return {"ms": statistics.median((b[0] - a[0]) * 1000 for a, b in pairs),
             "cpu_ms": statistics.median((b[1] - a[1]) * 1000 for a, b in pairs), "rss_mb": peak_rss_mb(),
@@ -89,12 +91,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=5, help="alternating measurements of each")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads in both (0 = torch's default; use 1 on a busy machine)")
-    ap.add_argument("--worker", choices=["ref", "ours"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=["ref", "ours", "ours-plot"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         with tempfile.TemporaryDirectory() as d:
-            fn = worker_ref if args.worker == "ref" else worker_ours
-            print(json.dumps(fn(args.iters, Path(d), args.threads)))
+            if args.worker == "ref":
+                m = worker_ref(args.iters, Path(d), args.threads)
+            else:
+                m = worker_ours(args.iters, Path(d), args.threads, plot=args.worker == "ours-plot")
+            print(json.dumps(m))
         return
     import torch
 
@@ -127,8 +132,12 @@ def main():
           f"median of the per-round ratios {statistics.median(w for w, _ in paired):.2f}x (wall), "
           f"{statistics.median(c for _, c in paired):.2f}x (CPU)")
     print(f"peak RSS ratio, fromzero / reference: {train_ours / train_ref:.3f}x during training, "
-          f"{rss_ours / rss_ref:.3f}x for the whole run (fromzero's includes the final evaluation, "
-          f"checkpoint and history.png; the reference has none of them)")
+          f"{rss_ours / rss_ref:.3f}x for the whole run (fromzero's includes the final evaluation "
+          f"and checkpoint; the reference has neither)")
+    plotted = run_worker("ours-plot", args.iters, args.threads)
+    print(f"with history.png (fromzero's default; --plot false turns it off): peak RSS "
+          f"{plotted['rss_mb']:.0f} MB for the whole run, +{plotted['rss_mb'] - plotted['train_rss_mb']:.0f} MB "
+          f"over its training peak (matplotlib)")
     print("(CPU time is the steadier measure on a shared machine when running with --threads 1)")
 
 

@@ -25,7 +25,9 @@ def test_fit_evaluate_predict_learns_mnist_subset(mnist_small):
     assert hist.history["loss"][1] < hist.history["loss"][0]
     after = model.evaluate(xt, yt)
     assert after["accuracy"] > 0.85 > before
-    assert abs(after["accuracy"] - hist.history["val_accuracy"][-1]) < 1e-6
+    # on a GPU, bf16 autocast and cuDNN's kernel choice per batch size can flip a borderline sample
+    tol = 2 / len(yt) if torch.cuda.is_available() else 1e-6
+    assert abs(after["accuracy"] - hist.history["val_accuracy"][-1]) < tol
     logits = model.predict(xt)
     assert logits.shape == (500, 10)
     assert (logits.argmax(1) == yt).float().mean().item() == pytest.approx(after["accuracy"])
@@ -106,3 +108,13 @@ def test_same_seed_same_losses_different_seed_different(mnist_small):
         return m.fit(x[:512], y[:512], epochs=2, verbose=0, seed=seed).history["loss"]
     assert run(1) == run(1)
     assert run(1) != run(2)
+
+
+@pytest.mark.parametrize("plot", [True, False])
+def test_run_dir_gets_the_history_and_the_plot_unless_turned_off(tmp_path, plot):
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    trainer = Trainer(nn.Linear(4, 2), device="cpu", verbose=0, run_dir=tmp_path, plot=plot)
+    trainer.fit((x, y), epochs=1, batch_size=16)
+    assert (tmp_path / "history.csv").is_file()
+    assert (tmp_path / "history.png").is_file() == plot

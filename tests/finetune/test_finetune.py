@@ -117,6 +117,17 @@ def test_lora_trains_a_small_share_of_the_parameters():
     assert trainable2 == trainable + r * (8192 + C) and trainable2 / total2 < 0.05
 
 
+def test_lora_embedding_starts_as_the_identity_with_b_at_the_tables_scale():
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(500, 64)
+    torch.nn.init.normal_(emb.weight, std=0.07)
+    lora = LoRAEmbedding(emb, rank=8)
+    idx = torch.randint(0, 500, (2, 5))
+    torch.testing.assert_close(lora(idx), emb(idx))                      # A = 0: no change at first
+    assert lora.lora_B.std().item() == pytest.approx(0.07, rel=0.15)     # not N(0, 1)
+    assert not emb.weight.requires_grad and lora.lora_A.requires_grad
+
+
 def test_merged_lora_gives_the_same_predictions(tmp_path):
     torch.manual_seed(0)
     m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny", zero_init=False).to_dict(), lora_rank=4,

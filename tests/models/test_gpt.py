@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from fromzero.errors import ConfigError, ShapeError
-from fromzero.models.gpt import (GPT, PRESETS, GPTConfig, explicit_attention, fused_attention,
+from fromzero.models.gpt import (GPT, MLP, PRESETS, GPTConfig, ReLUSquaredLinear, explicit_attention, fused_attention,
                                  gpt_config)
 
 
@@ -131,3 +131,68 @@ def test_weight_tying_shares_the_embedding():
     assert m.lm_head.weight is m.wte.weight
     m = GPT(gpt_config("tiny", tie_weights=False))
     assert m.lm_head.weight is not m.wte.weight
+
+
+def _unfused_mlp(mlp, x):
+    return mlp.proj(torch.relu(mlp.fc(x)).square())
+
+
+def test_fused_relu_squared_projection_matches_autograd_in_float64():
+    torch.manual_seed(0)
+    mlp = MLP(GPTConfig(n_embd=8, n_head=2, bias=True)).double()
+    h = torch.randn(2, 3, 32, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(ReLUSquaredLinear.apply, (h, mlp.proj.weight, mlp.proj.bias))
+    x = torch.randn(2, 3, 8, dtype=torch.float64)
+    grads = []
+    for f in (mlp, lambda x: _unfused_mlp(mlp, x)):
+        mlp.zero_grad()
+        y = f(x)
+        y.square().sum().backward()
+        grads.append((y.detach(), [p.grad.clone() for p in mlp.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b)
+
+
+def test_fused_relu_squared_projection_under_bf16_autocast_matches_and_saves_less():
+    torch.manual_seed(0)
+    mlp = MLP(GPTConfig(n_embd=16, n_head=2))
+    x = torch.randn(4, 8, 16)
+    runs = []
+    for f in (mlp, lambda x: _unfused_mlp(mlp, x)):
+        saved = []
+        mlp.zero_grad()
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = f(x)
+        y.float().square().sum().backward()
+        activations = sum(t.numel() * t.element_size() for t in saved if not isinstance(t, torch.nn.Parameter)
+                          and all(t.data_ptr() != p.data_ptr() for p in mlp.parameters()))
+        runs.append((y.float(), [p.grad.clone() for p in mlp.parameters()], activations))
+    (y1, g1, saved1), (y2, g2, saved2) = runs
+    torch.testing.assert_close(y1, y2)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=2e-2, atol=1e-3)
+    assert saved1 < saved2 - 4 * 8 * 64 * 2 + 1   # the (4, 8, 64) bf16 relu² output is not kept
+
+
+def test_mlp_wrapped_projection_falls_back_to_calling_the_module():
+    mlp = MLP(GPTConfig(n_embd=8, n_head=2))
+    calls = []
+    mlp.proj.register_forward_hook(lambda *a: calls.append(1))
+    mlp(torch.randn(1, 2, 8))
+    assert not calls                                   # fused: the nn.Linear is not called
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, base):
+            super().__init__()
+            self.base = base
+
+        def forward(self, x):
+            calls.append(1)
+            return self.base(x)
+
+    mlp.proj = Wrapped(mlp.proj)
+    x = torch.randn(1, 2, 8)
+    torch.testing.assert_close(mlp(x), _unfused_mlp(mlp, x))
+    assert calls

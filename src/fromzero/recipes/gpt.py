@@ -63,6 +63,7 @@ class PretrainConfig:
     peak_flops: float = 0.0      # for MFU; 0 = measure this device's matmul throughput (fp32, or bf16 with amp)
     strategy: str = "auto"       # ddp | fsdp | auto (ddp under torchrun) | none: docs/distributed.md
     activation_checkpointing: bool = False  # recompute each block's activations in backward
+    plot: bool = True            # history.png at the end (matplotlib; its import costs ~30 MB of memory)
 
     def __post_init__(self):
         p = []
@@ -309,7 +310,8 @@ def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt
     trainer = Trainer(model, optimizer=_optimizer(cfg), loss=None, callbacks=callbacks, device=device,
                       grad_clip=cfg.grad_clip or None, grad_accum=cfg.grad_accum,
                       schedule=_schedule(cfg), amp=amp, compile=cfg.compile, run_dir=out, verbose=verbose,
-                      strategy=cfg.strategy, activation_checkpointing=cfg.activation_checkpointing)
+                      strategy=cfg.strategy, activation_checkpointing=cfg.activation_checkpointing,
+                      plot=cfg.plot)
     epochs = -(-cfg.max_iters // cfg.eval_interval)
     trainer.fit(train, epochs=epochs, steps_per_epoch=cfg.eval_interval, validation_data=val,
                 resume=resume)

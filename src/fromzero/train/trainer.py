@@ -98,7 +98,8 @@ class Trainer:
                  run_dir=None, verbose: int = 1, nan_guard: str | None = "stop",
                  checkpoint_every: int | None = None, keep_checkpoints: int = 2,
                  memory_format: str = "auto", strategy: str | None = "auto",
-                 activation_checkpointing: bool = False):
+                 activation_checkpointing: bool = False, plot: bool = True):
+        # plot: write run_dir/history.png at the end (matplotlib: ~30 MB more memory for the import).
         # checkpoint_every: also checkpoint every N optimizer steps (run_dir runs always checkpoint
         # at the end of each epoch); keep_checkpoints: how many to keep.
         # strategy: "ddp" | "fsdp" | "auto" (ddp when torchrun started several processes) | None;
@@ -143,8 +144,9 @@ class Trainer:
         if verbose and dist.is_main():  # only rank 0 prints, plots and writes run files
             self.callbacks.append(ProgressBar())
         if self.run_dir and dist.is_main():
-            self.callbacks += [CSVLogger(self.run_dir / "history.csv"),
-                               PlotHistory(self.run_dir / "history.png")]
+            self.callbacks.append(CSVLogger(self.run_dir / "history.csv"))
+            if plot:
+                self.callbacks.append(PlotHistory(self.run_dir / "history.png"))
         self.step, self.epoch, self.stop_training = 0, 0, False
         self.epochs = self.steps_per_epoch = 0
         self.train_data = None
@@ -262,9 +264,14 @@ class Trainer:
         return self.history
 
     def _new_acc(self) -> dict:
-        zero = lambda: torch.zeros((), dtype=torch.float64)  # noqa: E731
+        """The epoch's running sums. They stay on the device, so adding a step's loss needs no sync."""
+        zero = lambda: self._on_device(0.0)  # noqa: E731
         return {"loss_sum": zero(), "n": 0, "skipped": 0, "step_in_epoch": 0, "time_s": 0.0,
                 "msum": {k: zero() for k in self.metrics}, "mcount": dict.fromkeys(self.metrics, 0)}
+
+    def _on_device(self, value) -> torch.Tensor:
+        dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
+        return torch.as_tensor(value, dtype=dtype).to(self.device)
 
     def _run_epoch(self, epoch: int) -> dict:
         """One epoch; its running sums live in ``self._acc`` so that a mid-epoch checkpoint holds them."""
@@ -389,6 +396,9 @@ class Trainer:
         if self._acc is not None and not dist.is_main():  # rank 0 carries the saved sums
             self._acc = dict(self._new_acc(), step_in_epoch=self._acc["step_in_epoch"],
                              time_s=self._acc["time_s"], skipped=self._acc["skipped"])
+        elif self._acc is not None:  # saved on another device (a GPU run resumed on a CPU, ...)
+            self._acc = dict(self._acc, loss_sum=self._on_device(self._acc["loss_sum"]),
+                             msum={k: self._on_device(v) for k, v in self._acc["msum"].items()})
 
     def _global_acc(self, acc: dict) -> dict:
         """``acc`` with its sums (loss, samples, metrics) added up over every rank."""
