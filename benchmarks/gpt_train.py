@@ -135,7 +135,7 @@ def main():
           f"{rss_ours / rss_ref:.3f}x for the whole run (fromzero's includes the final evaluation "
           f"and checkpoint; the reference has neither)")
     plotted = run_worker("ours-plot", args.iters, args.threads)
-    print(f"with history.png (fromzero's default; --plot false turns it off): peak RSS "
+    print(f"with history.png (fromzero's default; `--set plot=false` turns it off): peak RSS "
           f"{plotted['rss_mb']:.0f} MB for the whole run, +{plotted['rss_mb'] - plotted['train_rss_mb']:.0f} MB "
           f"over its training peak (matplotlib)")
     print("(CPU time is the steadier measure on a shared machine when running with --threads 1)")

@@ -206,8 +206,9 @@ class ReLUSquaredLinear(torch.autograd.Function):
     def backward(ctx, grad):                                        # grad: (..., out)
         h, weight = ctx.saved_tensors
         g = grad.reshape(-1, grad.shape[-1])                        # (N, out)
-        a = torch.relu(h).square_().reshape(-1, h.shape[-1])       # (N, hidden), recomputed
-        grad_h = torch.relu(h).mul_(grad @ weight.to(grad.dtype)).mul_(2.0)
+        r = torch.relu(h)
+        a = r.square().reshape(-1, h.shape[-1])                     # (N, hidden), recomputed
+        grad_h = r.mul_(grad @ weight.to(grad.dtype)).mul_(2.0)     # r is not needed after this
         grad_w = (g.t() @ a.to(g.dtype)).to(weight.dtype)           # (out, hidden)
         grad_b = g.sum(0).to(weight.dtype) if ctx.has_bias else None
         return grad_h, grad_w, grad_b
