@@ -3,6 +3,8 @@
 The configuration is nanoGPT's CPU shakespeare_char one: 4 layers, 4 heads, 128 wide, context
 64, batch 12. Each measurement runs in a fresh process (so that its peak RSS is its own), and
 the two alternate (reference, fromzero, reference, ...) so that a busy machine slows both alike.
+The reference reads a train.bin written by the parent process, as nanoGPT's train.py reads the
+output of its prepare.py, run apart.
 fromzero runs its real path: ``pretrain("shakespeare", preset="shakespeare-char")`` through
 the Trainer, with the validation and the checkpoint at the end counted in its RSS, but
 ``plot=False``: nanoGPT draws no plot, and matplotlib's import alone is ~30 MB. One more run
@@ -31,8 +33,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def worker_ref(iters: int, workdir: Path, threads: int) -> dict:
+def prepare_bin(path: Path) -> Path:
+    """nanoGPT's prepare.py, in the parent process (nanoGPT runs it once, apart from train.py)."""
     import numpy as np
+
+    from fromzero.text import load_corpus, train_tokenizer
+
+    corpus = load_corpus("shakespeare", train_tokenizer("shakespeare"))
+    np.asarray(corpus.train, dtype=np.uint16).tofile(path)
+    return path
+
+
+def worker_ref(iters: int, bin_path: Path, threads: int) -> dict:
     import torch
 
     if threads:
@@ -41,11 +53,6 @@ def worker_ref(iters: int, workdir: Path, threads: int) -> dict:
     sys.path.insert(0, str(HERE))
     from nanogpt_ref import train
 
-    from fromzero.text import load_corpus, train_tokenizer
-
-    corpus = load_corpus("shakespeare", train_tokenizer("shakespeare"))
-    bin_path = workdir / "train.bin"                      # nanoGPT's prepare.py output
-    np.asarray(corpus.train, dtype=np.uint16).tofile(bin_path)
     times = train(bin_path, iters)
     rss = peak_rss_mb()
     return {"ms": statistics.median(w for w, _ in times[10:]),
@@ -76,9 +83,9 @@ def worker_ours(iters: int, workdir: Path, threads: int, plot: bool = False) -> 
             "train_rss_mb": timer.train_rss}
 
 
-def run_worker(kind: str, iters: int, threads: int) -> dict:
+def run_worker(kind: str, iters: int, threads: int, bin_path: Path | None = None) -> dict:
     out = subprocess.run([sys.executable, __file__, "--worker", kind, "--iters", str(iters),
-                          "--threads", str(threads)],
+                          "--threads", str(threads), *(["--bin", str(bin_path)] if bin_path else [])],
                          capture_output=True, text=True, check=False)
     if out.returncode:
         sys.exit(f"{kind} worker failed:\n{out.stderr[-3000:]}")
@@ -92,11 +99,12 @@ def main():
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads in both (0 = torch's default; use 1 on a busy machine)")
     ap.add_argument("--worker", choices=["ref", "ours", "ours-plot"], help=argparse.SUPPRESS)
+    ap.add_argument("--bin", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         with tempfile.TemporaryDirectory() as d:
             if args.worker == "ref":
-                m = worker_ref(args.iters, Path(d), args.threads)
+                m = worker_ref(args.iters, args.bin, args.threads)
             else:
                 m = worker_ours(args.iters, Path(d), args.threads, plot=args.worker == "ours-plot")
             print(json.dumps(m))
@@ -110,9 +118,11 @@ def main():
           f"torch {torch.__version__}, {threads} threads, load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs")
     res = {"ref": [], "ours": []}
+    workdir = tempfile.TemporaryDirectory()
+    bin_path = prepare_bin(Path(workdir.name) / "train.bin")
     for r in range(args.rounds):
         for kind in ("ref", "ours"):
-            m = run_worker(kind, args.iters, args.threads)
+            m = run_worker(kind, args.iters, args.threads, bin_path if kind == "ref" else None)
             res[kind].append(m)
             print(f"  round {r + 1} {kind:4s}: {m['ms']:6.1f} ms/iter wall, {m['cpu_ms']:6.1f} ms/iter CPU  "
                   f"peak RSS {m['train_rss_mb']:.0f} MB training, {m['rss_mb']:.0f} MB whole run", flush=True)

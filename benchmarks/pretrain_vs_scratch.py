@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -89,10 +90,17 @@ def pretrain_step(work: Path, quick: bool, verbose: int) -> tuple[Path, float, f
     from fromzero.recipes.gpt import pretrain
 
     run = work / "gpt"
-    if (run / "model.safetensors").is_file() and (run / "model.json").is_file():
-        print(f"[1/4] pre-trained GPT: reusing {run} (delete it to pre-train again)", flush=True)
-        return run, 0.0, 0.0
     opts = dict(PRETRAIN, **(QUICK_PRETRAIN if quick else {}))
+    if (run / "model.safetensors").is_file() and (run / "model.json").is_file():
+        saved = json.loads((run / "pretrain.json").read_text()) if (run / "pretrain.json").is_file() else {}
+        wanted = {k: v for k, v in opts.items() if k != "preset"}
+        if (saved.get("preset"), saved.get("overrides")) == (opts["preset"], wanted) and \
+                json.loads((run / "model.json").read_text()).get("step") == opts["max_iters"]:
+            print(f"[1/4] pre-trained GPT: reusing {run} (delete it to pre-train again)", flush=True)
+            return run, 0.0, 0.0
+        print(f"[1/4] {run} was pre-trained with other options or did not finish: pre-training again",
+              flush=True)
+        shutil.rmtree(run)
     print(f"[1/4] pre-training a GPT on movie reviews + SST-2 train text: {opts}", flush=True)
     t0 = time.perf_counter()
     pretrain(make_corpus(work / "corpus"), out=run, verbose=verbose, **opts)

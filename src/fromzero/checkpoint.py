@@ -20,8 +20,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import CheckpointError, ConfigError, FromzeroError, unknown_name
@@ -143,6 +141,8 @@ def read_json(path) -> dict:
 def save_weights(path, model: nn.Module | dict) -> None:
     """Weights (of a model, or a state dict) to safetensors. Tied (shared) tensors are stored once
     and re-tied on load."""
+    from safetensors.torch import save_file  # imported when used: ~1 MB that training does not need
+
     state = model if isinstance(model, dict) else model.state_dict()
     seen, tensors, aliases = {}, {}, {}
     for k, t in state.items():
@@ -169,9 +169,11 @@ def load_weights(path, model: nn.Module, strict: bool = True) -> nn.Module:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: weights file not found")
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
     try:
         tensors = load_file(str(path))
-        from safetensors import safe_open
         with safe_open(str(path), "pt") as f:
             aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:

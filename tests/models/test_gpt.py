@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from fromzero.errors import ConfigError, ShapeError
-from fromzero.models.gpt import (GPT, MLP, PRESETS, GPTConfig, ReLUSquaredLinear, explicit_attention, fused_attention,
-                                 gpt_config)
+from fromzero.models.gpt import (GPT, MLP, PRESETS, FlashAttention, GPTConfig, LayerNormLinear, ReLUSquaredLinear,
+                                 explicit_attention, fused_attention, gpt_config, norm_linear)
 
 
 def _pair(**kw):
@@ -196,3 +196,91 @@ def test_mlp_wrapped_projection_falls_back_to_calling_the_module():
     x = torch.randn(1, 2, 8)
     torch.testing.assert_close(mlp(x), _unfused_mlp(mlp, x))
     assert calls
+
+
+def _saved_bytes(fn, params=()):
+    """Run ``fn()``; return its output and the bytes autograd saved for backward (parameters excluded)."""
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = fn()
+    ptrs = {p.data_ptr() for p in params}
+    return out, sum(t.numel() * t.element_size() for t in saved if t.data_ptr() not in ptrs)
+
+
+def test_flash_attention_saving_bf16_matches_sdpa_and_saves_half():
+    torch.manual_seed(0)
+    qkv = torch.randn(2, 16, 3, 4, 8, requires_grad=True)         # (B, T, 3, nh, hs), as in the model
+    q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
+    y_ref, saved_ref = _saved_bytes(lambda: fused_attention(q, k, v))
+    y, saved = _saved_bytes(lambda: FlashAttention.apply(q, k, v, torch.bfloat16))
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)          # the same forward kernel
+    g = torch.randn_like(y)
+    grad_ref = torch.autograd.grad(y_ref, qkv, g)[0]
+    grad = torch.autograd.grad(y, qkv, g)[0]
+    assert (grad - grad_ref).norm() <= 0.01 * grad_ref.norm()          # from bf16-rounded inputs
+    assert saved <= saved_ref // 2 + q[..., 0].numel() * 4            # half, plus the logsumexp
+    # saved in float32 instead, backward is SDPA's exactly
+    y32 = FlashAttention.apply(q, k, v, torch.float32)
+    torch.testing.assert_close(torch.autograd.grad(y32, qkv, g)[0], grad_ref)
+
+
+def test_attention_saves_bf16_only_when_training_under_cpu_autocast():
+    torch.manual_seed(0)
+    model = GPT(gpt_config("tiny", zero_init=False))
+    x = torch.randint(0, 64, (2, 16))
+    calls = []
+    orig = FlashAttention.forward
+    FlashAttention.forward = staticmethod(lambda *a: calls.append(1) or orig(*a))
+    try:
+        model(x, x).backward()                                       # fp32: autograd's SDPA
+        assert not calls
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            model(x)
+        assert not calls                                             # nothing to save
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(x, x).backward()
+        assert len(calls) == model.config.n_layer
+    finally:
+        FlashAttention.forward = orig
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_layernorm_linear_matches_autograd_in_float64(bias):
+    torch.manual_seed(0)
+    norm, lin = torch.nn.LayerNorm(8, bias=bias).double(), torch.nn.Linear(8, 5, bias=bias).double()
+    with torch.no_grad():
+        for p in norm.parameters():
+            p.normal_()
+    x = torch.randn(2, 3, 8, dtype=torch.float64, requires_grad=True)
+    params = [x, *norm.parameters(), *lin.parameters()]
+
+    def fused(x, *p):   # x, γ, [β], W, [b]
+        gamma, beta, weight, bias_ = (p[0], p[1], p[2], p[3]) if bias else (p[0], None, p[1], None)
+        return LayerNormLinear.apply(x, gamma, beta, weight, bias_, norm.eps, torch.float64)
+
+    assert torch.autograd.gradcheck(fused, tuple(params))
+    y, y_ref = fused(*params), lin(norm(x))
+    torch.testing.assert_close(y, y_ref)
+    g = torch.randn_like(y)
+    for a, b in zip(torch.autograd.grad(y, params, g), torch.autograd.grad(y_ref, params, g)):
+        torch.testing.assert_close(a, b)
+
+
+def test_layernorm_linear_under_bf16_autocast_saves_less():
+    torch.manual_seed(0)
+    norm, lin = torch.nn.LayerNorm(16, bias=False), torch.nn.Linear(16, 32, bias=False)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+    x = torch.randn(4, 8, 16, requires_grad=True)
+    params = [x, norm.weight, lin.weight]
+    runs = []
+    for f in (lambda: norm_linear(norm, lin, x), lambda: lin(norm(x))):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y, saved = _saved_bytes(f, params[1:])
+        g = torch.randn_like(y, dtype=torch.float32).bfloat16() if not runs else runs[0][3]
+        runs.append((y.float(), torch.autograd.grad(y, params, g), saved, g))
+    (y1, g1, saved1, _), (y2, g2, saved2, _) = runs
+    torch.testing.assert_close(y1, y2)
+    for a, b in zip(g1, g2):   # bf16 rounding of x̂ and h: about 2^-8 relative
+        assert (a.float() - b.float()).norm() <= 0.01 * b.float().norm()
+    assert saved1 <= saved2 - x.numel() * 4                        # the fp32 norm input is not kept

@@ -74,8 +74,10 @@ def test_pretrain_and_generate_commands(tmp_path, capsys):
     run = tmp_path / "cli"
     assert main(["pretrain", "gpt", "--preset", "tiny", "--out", str(run), "--max-iters", "10",
                  "--eval-interval", "5", "--eval-tokens", "1024", "--quiet", "--device", "cpu",
-                 "--set", "amp=off"]) == 0
+                 "--set", "amp=off", "--schedule", "constant"]) == 0
     assert "validation loss" in capsys.readouterr().out
+    lrs = [line.split(",")[4] for line in (run / "history.csv").read_text().splitlines()[1:]]
+    assert len(lrs) == 2 and lrs[0] == lrs[1]                # --schedule constant: no warmup, no decay
     assert main(["generate", str(run), "--prompt", "ROMEO:", "--max-new-tokens", "30", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("ROMEO:") and len(out) >= len("ROMEO:") + 30

@@ -29,11 +29,12 @@ OPTIONS = {
     "peak_flops": (positive_float, "the device's peak FLOP/s for MFU (default: measured matmul throughput)"),
     "threads": (positive_int, "CPU threads (default: one per core; use 1 on a busy machine)"),
 }
+# option -> help; the values are the recipe's (fromzero.recipes.gpt.CHOICES)
 CHOICES = {
-    "tokenizer": (("char", "bpe"), "character level, or byte-level BPE trained on the corpus"),
-    "optimizer": (("adamw", "muon"), "AdamW, or Muon for hidden matrices + AdamW for the rest"),
-    "schedule": (("cosine", "wsd"), "warmup + cosine decay, or warmup-stable-decay"),
-    "amp": (("auto", "on", "off"), "bf16 autocast: auto = where the hardware computes bf16 natively"),
+    "tokenizer": "character level, or byte-level BPE trained on the corpus",
+    "optimizer": "AdamW, or Muon for hidden matrices + AdamW for the rest",
+    "schedule": "warmup + cosine decay, warmup-stable-decay, or a constant learning rate",
+    "amp": "bf16 autocast: auto = where the hardware computes bf16 natively",
 }
 
 
@@ -54,6 +55,7 @@ def _parse_set(text: str):
 
 def register(sub):
     from ..models.gpt import PRESETS
+    from ..recipes.gpt import CHOICES as RECIPE_CHOICES
     from ..text.data import BUILTIN
 
     p = sub.add_parser("pretrain", help="pre-train a language model on text (gpt, lstm)",
@@ -70,8 +72,9 @@ def register(sub):
     g.add_argument("--out", default=None, help="run directory (default: runs/gpt-PRESET)")
     for name, (typ, text) in OPTIONS.items():
         g.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=text + " (default: the preset's)")
-    for name, (choices, text) in CHOICES.items():
-        g.add_argument("--" + name, choices=choices, default=None, help=text + " (default: the preset's)")
+    for name, text in CHOICES.items():
+        g.add_argument("--" + name, choices=RECIPE_CHOICES[name], default=None,
+                       help=text + " (default: the preset's)")
     g.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     g.add_argument("--set", type=_parse_set, action="append", default=[], metavar="KEY=VALUE",
                    help="any other model or training field, e.g. --set qk_norm=false --set pos_emb=learned")

@@ -34,6 +34,12 @@ from ..train import Callback, Trainer
 from ..train.schedules import WarmupCosine, WarmupStableDecay, constant
 
 
+# the PretrainConfig fields with a fixed set of values (the CLI offers the same)
+CHOICES = {"tokenizer": ("char", "bpe"), "optimizer": ("adamw", "muon"),
+           "schedule": ("cosine", "wsd", "constant"), "device": ("auto", "cpu", "cuda", "mps"),
+           "strategy": dist.STRATEGIES, "amp": ("auto", "on", "off")}
+
+
 @dataclass
 class PretrainConfig:
     """Training settings; the model's come from the preset (``GPTConfig`` fields)."""
@@ -67,10 +73,7 @@ class PretrainConfig:
 
     def __post_init__(self):
         p = []
-        choices = {"tokenizer": ("char", "bpe"), "optimizer": ("adamw", "muon"),
-                   "schedule": ("cosine", "wsd", "constant"), "device": ("auto", "cpu", "cuda", "mps"),
-                   "strategy": dist.STRATEGIES, "amp": ("auto", "on", "off")}
-        p += [f"{k}={getattr(self, k)!r} is not one of {', '.join(v)}" for k, v in choices.items()
+        p += [f"{k}={getattr(self, k)!r} is not one of {', '.join(v)}" for k, v in CHOICES.items()
               if getattr(self, k) not in v]
         for k in ("batch_size", "grad_accum", "max_iters", "eval_interval"):
             if getattr(self, k) < 1:
