@@ -7,7 +7,7 @@ The reference reads a train.bin written by the parent process, as nanoGPT's trai
 output of its prepare.py, run apart.
 fromzero runs its real path: ``pretrain("shakespeare", preset="shakespeare-char")`` through
 the Trainer, with the validation and the checkpoint at the end counted in its RSS, but
-``plot=False``: nanoGPT draws no plot, and matplotlib's import alone is ~30 MB. One more run
+``plot=False``: nanoGPT draws no plot, and matplotlib's import alone is ~20 MB (measured: +20 to +25 MB). One more run
 with the plot (fromzero's default) at the end reports what history.png adds.
 
     python benchmarks/gpt_train.py --threads 1     # 5 rounds of 200 iterations each

@@ -69,7 +69,7 @@ class PretrainConfig:
     peak_flops: float = 0.0      # for MFU; 0 = measure this device's matmul throughput (fp32, or bf16 with amp)
     strategy: str = "auto"       # ddp | fsdp | auto (ddp under torchrun) | none: docs/distributed.md
     activation_checkpointing: bool = False  # recompute each block's activations in backward
-    plot: bool = True            # history.png at the end (matplotlib; its import costs ~30 MB of memory)
+    plot: bool = True            # history.png at the end (matplotlib; its import costs ~20 MB of memory)
 
     def __post_init__(self):
         p = []

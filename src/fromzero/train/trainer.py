@@ -99,7 +99,7 @@ class Trainer:
                  checkpoint_every: int | None = None, keep_checkpoints: int = 2,
                  memory_format: str = "auto", strategy: str | None = "auto",
                  activation_checkpointing: bool = False, plot: bool = True):
-        # plot: write run_dir/history.png at the end (matplotlib: ~30 MB more memory for the import).
+        # plot: write run_dir/history.png at the end (matplotlib: ~20 MB more memory for the import).
         # checkpoint_every: also checkpoint every N optimizer steps (run_dir runs always checkpoint
         # at the end of each epoch); keep_checkpoints: how many to keep.
         # strategy: "ddp" | "fsdp" | "auto" (ddp when torchrun started several processes) | None;
