@@ -12,6 +12,8 @@ names a trained run (speed does not depend on them).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import argparse
 import statistics
 import sys
@@ -40,7 +42,7 @@ def measure(block_size: int, n_new: int, repeats: int, run: str | None, threads:
         from fromzero.checkpoint import load_model
         model = load_model(run)
         if model.config.block_size != block_size:
-            model = GPT(gpt_config("shakespeare-char", **{**model.config.to_dict(), "block_size": block_size}))
+            model = GPT(gpt_config("shakespeare-char", **{**dataclasses.asdict(model.config), "block_size": block_size}))
     else:
         model = GPT(gpt_config("shakespeare-char", block_size=block_size, zero_init=False))
     model.eval()

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-LSTM_RECIPE = dict(lr=1e-2)  # = the LSTM preset's recipe (fromzero.rnn.lm.RECIPES), stated here explicitly
+LSTM_RECIPE = dict(lr=1e-2)  # = the LSTM preset's recipe (fromzero.models.rnn_lm.RECIPES), stated here explicitly
 
 
 def history(run: Path) -> list[dict]:

@@ -6,8 +6,8 @@ from torch import nn
 
 from fromzero import Sequential, load_model, save_model
 from fromzero import layers as L
-from fromzero.checkpoint import (CheckpointError, list_checkpoints, load_weights, register_model,
-                                 save_checkpoint, save_weights)
+from fromzero.checkpoint import CheckpointError, list_checkpoints, load_weights, save_checkpoint, save_weights
+from fromzero.registry import register_model
 from fromzero.models.cnn import build_model
 from fromzero.train import Trainer
 
@@ -125,7 +125,7 @@ def test_registered_dataclass_model_round_trip(tmp_path):
     class Cfg:
         n_in: int = 3
         n_out: int = 2
-    from fromzero.checkpoint import MODELS
+    from fromzero.registry import MODELS
     MODELS["test-mlp"] = (MLP, Cfg)
     m = MLP(Cfg())
     save_model(tmp_path, m)

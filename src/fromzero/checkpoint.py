@@ -12,137 +12,27 @@ leaves a half-written file at the target name.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
+import random
 import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import safetensors
+import safetensors.torch
 import torch
 from torch import nn
 
-from .errors import CheckpointError, ConfigError, FromzeroError, unknown_name
-
-MODELS: dict[str, tuple[type, type | None]] = {}
-
-
-def register_model(name: str, config_cls: type | None = None):
-    """Class decorator: make a model family saveable and loadable by name.
-
-    The class either has a ``.config`` dataclass and is built as ``cls(config_cls(**d))``, or
-    defines ``get_config()`` and the classmethod ``from_config(d)``.
-    """
-    def deco(cls):
-        MODELS[name] = (cls, config_cls)
-        cls._fromzero_name = name
-        return cls
-    return deco
-
-
-def model_spec(model: nn.Module) -> dict:
-    name = getattr(type(model), "_fromzero_name", None)
-    if name is None:
-        raise CheckpointError(f"{type(model).__name__} is not a registered model: decorate its class "
-                              f"with @register_model(name, config_cls) to save it with its config")
-    if hasattr(model, "get_config"):
-        config = model.get_config()
-    else:
-        config = dataclasses.asdict(model.config)
-    return {"name": name, "config": config}
-
-
-def build_model(spec: dict) -> nn.Module:
-    name = spec.get("name")
-    if name not in MODELS:
-        _import_families()
-    if name not in MODELS:
-        raise unknown_name("model", name, MODELS)
-    cls, config_cls = MODELS[name]
-    try:
-        if hasattr(cls, "from_config"):
-            return cls.from_config(spec["config"])
-        return cls(make_config(config_cls, spec["config"]))
-    except FromzeroError:
-        raise
-    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:
-        raise ConfigError(f"config of model {name!r} does not describe a valid model: "
-                          f"{type(e).__name__}: {e}") from None
-
-
-def make_config(config_cls, values: dict, source: str = "config"):
-    """Build a config dataclass, reporting every unknown key and wrong type at once."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    problems = [f"unknown key {k!r}" for k in values if k not in fields]
-    for k, v in values.items():
-        if k in fields:
-            want = fields[k].type if isinstance(fields[k].type, type) else None
-            want = want or {"int": int, "float": float, "bool": bool, "str": str}.get(str(fields[k].type))
-            ok = want is None or isinstance(v, want) or (want is float and isinstance(v, int)
-                                                         and not isinstance(v, bool))
-            if want is int and isinstance(v, bool):
-                ok = False
-            if not ok:
-                problems.append(f"{k!r} must be {want.__name__}, got {type(v).__name__} {v!r}")
-    if problems:
-        raise ConfigError(f"{source}: " + "; ".join(problems) +
-                          f". Valid keys: {', '.join(fields)}")
-    cfg = config_cls(**values)
-    return cfg
-
-
-def _import_families():
-    """Import the model families so that their @register_model decorators run."""
-    import importlib
-    import pkgutil
-
-    from . import models
-
-    for m in pkgutil.iter_modules(models.__path__):
-        importlib.import_module(f"{models.__name__}.{m.name}")
-    importlib.import_module("fromzero.model")
-
-
-# --- atomic files -------------------------------------------------------------------------------
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def save_json(path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-
-
-def read_json(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: expected a JSON file, could not parse it ({e})") from None
-
+from . import distributed as dist
+from .errors import CheckpointError, FromzeroError
+from .io import atomic_write_bytes, read_json, save_json
+from .registry import build_model, model_spec
 
 def save_weights(path, model: nn.Module | dict) -> None:
     """Weights (of a model, or a state dict) to safetensors. Tied (shared) tensors are stored once
     and re-tied on load."""
-    from safetensors.torch import save_file  # imported when used: ~1 MB that training does not need
-
     state = model if isinstance(model, dict) else model.state_dict()
     seen, tensors, aliases = {}, {}, {}
     for k, t in state.items():
@@ -153,15 +43,7 @@ def save_weights(path, model: nn.Module | dict) -> None:
         if key is not None:
             seen[key] = k
         tensors[k] = t.detach().contiguous().cpu()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"aliases": json.dumps(aliases)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, safetensors.torch.save(tensors, metadata={"aliases": json.dumps(aliases)}))
 
 
 def load_weights(path, model: nn.Module, strict: bool = True) -> nn.Module:
@@ -169,14 +51,11 @@ def load_weights(path, model: nn.Module, strict: bool = True) -> nn.Module:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: weights file not found")
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), "pt") as f:
+        tensors = safetensors.torch.load_file(str(path))
+        with safetensors.safe_open(str(path), "pt") as f:
             aliases = json.loads((f.metadata() or {}).get("aliases", "{}"))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+    except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: not a valid safetensors file (truncated or corrupt?): {e}") from None
     for k, src in aliases.items():
         if src in tensors:
@@ -192,8 +71,7 @@ def load_weights(path, model: nn.Module, strict: bool = True) -> nn.Module:
            f"{tuple(t.shape)}" for k, t in own.items() if k in tensors and tensors[k].shape != t.shape]
     if bad:
         raise CheckpointError(f"{path}: " + "; ".join(bad))
-    from .distributed import load_full_state_dict
-    load_full_state_dict(model, tensors, strict=strict)  # model.load_state_dict, or into FSDP shards
+    dist.load_full_state_dict(model, tensors, strict=strict)  # model.load_state_dict, or into FSDP shards
     return model
 
 
@@ -204,8 +82,6 @@ def save_model(run_dir, model: nn.Module, extra: dict | None = None) -> Path:
 
     In a distributed run every rank calls it: the weights are gathered and rank 0 writes them.
     """
-    from . import distributed as dist
-
     run_dir = Path(run_dir)
     state = dist.full_state_dict(model)  # model.state_dict(); under FSDP gathered to rank 0
     if dist.is_main():
@@ -286,3 +162,101 @@ def load_checkpoint(path, model: nn.Module) -> dict:
     except Exception as e:  # weights_only refuses anything that could run code
         raise CheckpointError(f"{path / 'state.pt'}: cannot load training state safely "
                               f"(corrupt, or holds objects other than tensors and plain data): {e}") from None
+
+
+def rng_state() -> dict:
+    """Every random generator a run draws from: torch's (and CUDA's), NumPy's and Python's."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached": float(cached)}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore ``rng_state()``; several ranks then fork their streams again (``distributed.fork_rng``)."""
+    n = state["numpy"]
+    torch.set_rng_state(state["torch"])
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    random.setstate(_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][:torch.cuda.device_count()])
+    dist.fork_rng()
+
+
+def _tuples(x):  # weights_only loading gives lists for Python's state tuples
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def _named(callbacks):
+    """(key, callback) pairs keyed by class name (``Name#2`` for a second one), so that a resumed
+    run with other callbacks still matches each state to its callback."""
+    seen = {}
+    for cb in callbacks:
+        name = type(cb).__name__
+        seen[name] = seen.get(name, 0) + 1
+        yield (name if seen[name] == 1 else f"{name}#{seen[name]}"), cb
+
+
+class Checkpointer:
+    """The resumable state of a training run, ``run_dir/checkpoints/step-N/``: the weights and
+    ``state.pt``: the optimizer, the trainer's position (``Trainer.state_dict``), the data's, the
+    callbacks' states and every random generator, so that a resumed run continues bit for bit.
+
+    ``Trainer(run_dir=..., checkpoint_every=N, keep_checkpoints=K)`` owns one: it saves after each
+    epoch or evaluation and every ``every`` steps, and restores on ``fit(resume=True)``. Every
+    rank calls ``save`` and ``restore``; rank 0 writes full tensors (N processes resume on M).
+
+    Example:
+        >>> Checkpointer("runs/mine").latest()  # doctest: +SKIP
+        PosixPath('runs/mine/checkpoints/step-00000100')
+    """
+
+    def __init__(self, run_dir=None, every: int | None = None, keep: int = 2):
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.every, self.keep = every, keep
+
+    def latest(self) -> Path | None:
+        """The newest complete checkpoint, or None."""
+        found = list_checkpoints(self.run_dir) if self.run_dir else []
+        return found[-1] if found else None
+
+    def state_dict(self, trainer) -> dict:
+        """Everything but the weights (a collective under FSDP: every rank calls it)."""
+        state = {"optimizer": dist.optimizer_state_dict(trainer.model, trainer.optimizer),
+                 **trainer.state_dict(), "rng": rng_state(),
+                 "callbacks": {k: cb.state_dict() for k, cb in _named(trainer.callbacks)
+                               if hasattr(cb, "state_dict")}}
+        if hasattr(trainer.train_data, "state_dict"):
+            state["data"] = trainer.train_data.state_dict()
+        return state
+
+    def load_state_dict(self, trainer, state: dict) -> None:
+        dist.load_optimizer_state_dict(trainer.model, trainer.optimizer, state["optimizer"])
+        set_rng_state(state["rng"])
+        named = dict(_named(trainer.callbacks))
+        for k, s in state["callbacks"].items():
+            if hasattr(named.get(k), "load_state_dict"):
+                named[k].load_state_dict(s)
+        if "data" in state and hasattr(trainer.train_data, "load_state_dict"):
+            trainer.train_data.load_state_dict(state["data"])
+        trainer.load_state_dict(state)
+
+    def save(self, trainer) -> Path:
+        """Write the checkpoint of ``trainer.step``; every rank calls it, rank 0 writes."""
+        state, weights = self.state_dict(trainer), dist.full_state_dict(trainer.model)
+        path = self.run_dir / "checkpoints" / f"step-{trainer.step:08d}"
+        if dist.is_main():
+            path = save_checkpoint(self.run_dir, trainer.step, weights, state, keep=self.keep)
+        dist.barrier()
+        return path
+
+    def restore(self, trainer, path=None) -> bool:
+        """Load ``path`` (default: the newest checkpoint) into ``trainer``; False if there is none."""
+        path = path or self.latest()
+        if path is None:
+            return False
+        self.load_state_dict(trainer, load_checkpoint(path, trainer.model))
+        return True

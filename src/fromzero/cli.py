@@ -1,72 +1,376 @@
-"""The ``fromzero`` command line: a thin layer over library functions.
+"""The ``fromzero`` command line, derived from the config dataclasses.
 
-Every module in ``fromzero/commands/`` defines ``register(subparsers)``, which adds one
-sub-command and sets ``func`` to the function that runs it; this file only discovers them.
+``COMMANDS`` is the one table: each command's options are the fields of its dataclasses (name,
+type, default, choices, range and help are written once, in the field: ``config.opt``) and its
+function runs it. Only options the user gave reach the function, which lays them over the
+config's defaults or the preset's recipe. Building the parser imports neither torch nor a model:
+each function imports its recipe when the command runs.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
+import dataclasses
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+from . import __version__
+from .config import add_options, make_config, opt
 from .errors import FromzeroError
+from .io import read_json
+from .models.configs import GPT_PRESETS, RNN_PRESETS, GPTConfig, RNNLMConfig
+from .recipes.configs import (FORECAST_RECIPES, GPT_RECIPES, MNIST_DEMO, RNN_RECIPES, FinetuneConfig,
+                              ForecastConfig, GenerateConfig, MnistConfig, PretrainConfig, ScratchTrainConfig,
+                              TextRNNConfig, device_opt)
+from .recipes.runs import evaluate_run, predict_run
 
 
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+# --- the options of a command beyond its recipe's config -----------------------------------------
+
+def _nproc():
+    return opt(1, "run N processes on this machine (one per GPU): re-launches this command through torchrun; "
+               "for several machines use torchrun itself (docs/distributed.md)", range=">= 1", metavar="N")
 
 
-def positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
-    return v
+def _quiet(what: str = "no progress bar"):
+    return opt(False, what)
 
 
-def add_common(p: argparse.ArgumentParser, seed: bool = True) -> None:
-    """Options every command takes: --device (and --seed)."""
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                   help="where to run: auto picks CUDA, then MPS (Apple), then CPU (default: auto)")
-    if seed:
-        p.add_argument("--seed", type=int, default=0, help="random seed for weights and data order (default: 0)")
+def _run(what: str):
+    return opt(None, what, positional=True)
+
+
+def _key_value(text: str):
+    """``KEY=VALUE`` -> (key, value); the value becomes a bool, int or float where it reads as one."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    k = k.replace("-", "_")
+    if v.lower() in ("true", "false"):
+        return k, v.lower() == "true"
+    for cast in (int, float):
+        try:
+            return k, cast(v)
+        except ValueError:
+            pass
+    return k, v
+
+
+@dataclass
+class MnistArgs:
+    out: str = opt("runs/mnist-cnn", "run directory to write")
+    demo: bool = opt(False, "the quick demo recipe: 4 epochs, lr 0.002 (explicit options still win)")
+    nproc: int = _nproc()
+
+
+@dataclass
+class ForecastArgs:
+    out: str | None = opt(None, "run directory", shown="runs/forecast-DATA")
+
+
+@dataclass
+class TextRNNArgs:
+    out: str = opt("runs/text-rnn", "run directory")
+
+
+@dataclass
+class PretrainArgs:
+    data: str = opt("shakespeare", "built-in corpus (shakespeare, tang-poems, movie-reviews) or a UTF-8 text "
+                    "file or folder")
+    preset: str = opt("shakespeare-char", "model size and its default training recipe", choices=tuple(GPT_PRESETS))
+    out: str | None = opt(None, "run directory", shown="runs/gpt-PRESET")
+    set: list = opt(None, "any other model or training field, e.g. --set beta2=0.95 --set plot=false",
+                    metavar="KEY=VALUE", parse=_key_value)
+    resume: bool = opt(False, "continue from the newest checkpoint in --out")
+    init: str | None = opt(None, "continue pre-training the GPT of RUN (its weights and tokenizer) on --data: "
+                           "domain adaptation", metavar="RUN")
+    quiet: bool = _quiet("no progress bar and no samples")
+    nproc: int = _nproc()
+
+
+@dataclass
+class PretrainLSTMArgs(PretrainArgs):
+    preset: str = opt("shakespeare-char", "model size and its default training recipe", choices=tuple(RNN_PRESETS))
+    out: str | None = opt(None, "run directory", shown="runs/lstm-PRESET")
+    init: str | None = None
+
+
+@dataclass
+class FinetuneArgs:
+    run: str = _run("pre-trained run directory (fromzero pretrain gpt)")
+    out: str | None = opt(None, "run directory to write", shown="runs/finetune-TASK")
+    quiet: bool = _quiet()
+    nproc: int = _nproc()
+
+
+@dataclass
+class GenerateArgs:
+    run: str = _run("run directory (model.safetensors, model.json, tokenizer.json)")
+
+
+@dataclass
+class EvaluateArgs:
+    run: str = _run("run directory written by a train/pretrain/finetune command")
+    data_dir: str | None = opt(None, "folder with the test data", shown="the embedded copy")
+    device: str = device_opt()
+
+
+@dataclass
+class PredictArgs:
+    run: str = _run("run directory")
+    input: str = _run("what to predict on: an image file (PNG, JPEG, ...); for text models, a sentence; for "
+                      "forecasters, a CSV file whose last rows are the input window")
+    top: int = opt(3, "how many classes to show", range=">= 1")
+    device: str = device_opt()
+
+
+def given(cls, o: dict, **base):
+    """A ``cls`` from ``base`` and the options the user gave that are fields of ``cls``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return make_config(cls, {**base, **{k: v for k, v in o.items() if k in names}}, source=cls.__name__)
+
+
+def _only(o: dict, *classes) -> dict:
+    """The options the user gave that are fields of ``classes``."""
+    names = {f.name for c in classes for f in dataclasses.fields(c)}
+    return {k: v for k, v in o.items() if k in names}
+
+
+def strip_nproc(argv: list[str]) -> list[str]:
+    """``argv`` without ``--nproc N`` / ``--nproc=N``: the command each of the N processes runs."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def _is_main() -> bool:
+    from .distributed import is_main  # lazy: --help must not import torch
+    return is_main()
+
+
+# --- what each command runs ----------------------------------------------------------------------
+
+def train_mnist(o: dict) -> None:
+    from .recipes.mnist import train_mnist  # lazy: --help must not import torch
+
+    a = given(MnistArgs, o)
+    m = train_mnist(a.out, given(MnistConfig, o, **(MNIST_DEMO if a.demo else {})))
+    if _is_main():
+        print(f"test accuracy: {m['accuracy'] * 100:.2f}%  (test loss {m['loss']:.4f})\nrun saved to {a.out}")
+
+
+def train_forecast(o: dict) -> None:
+    from .recipes.forecast import forecast_config, train_forecast  # lazy: --help must not import torch
+
+    cfg = forecast_config(**_only(o, ForecastConfig))
+    out = given(ForecastArgs, o).out or f"runs/forecast-{Path(cfg.data).stem}"
+    m = train_forecast(out, cfg)
+    rows = [f"{'test':16s}{'MSE (z)':>10s}{'MAE (z)':>10s}{'MAE':>10s}{'RMSE':>10s}{'MAPE %':>10s}"]
+    rows += [f"{name:16s}{s['mse_scaled']:10.4f}{s['mae_scaled']:10.4f}{s['mae']:10.4f}{s['rmse']:10.4f}"
+             f"{s['mape']:10.3g}" for name, s in m["test"].items()]
+    print("\n".join(rows) + f"\n({m['windows']['test']} test windows; z = z-scored with the training rows' "
+          f"mean and std; MAE, RMSE, MAPE in the data's units)")
+    print(f"run saved to {out} (forecast plot: {Path(out) / 'forecast.png'})")
+
+
+def train_text_rnn(o: dict) -> None:
+    from .recipes.rnn_text import train_text_rnn  # lazy: --help must not import torch
+
+    out = given(TextRNNArgs, o).out
+    m = train_text_rnn(out, given(TextRNNConfig, o))
+    print(f"dev accuracy: {m['dev_accuracy'] * 100:.2f}%")
+    if "test_accuracy" in m:
+        print(f"test accuracy: {m['test_accuracy'] * 100:.2f}%  (test loss {m['test_loss']:.4f})")
+    print(f"run saved to {out}")
+
+
+def pretrain(o: dict, family: str = "gpt") -> None:
+    from .recipes.gpt import pretrain  # lazy: --help must not import torch
+
+    a = given(PretrainArgs if family == "gpt" else PretrainLSTMArgs, o)
+    over = {**_only(o, PretrainConfig, GPTConfig if family == "gpt" else RNNLMConfig), **dict(a.set or [])}
+    run = pretrain(a.data, preset=a.preset, out=a.out or f"runs/{family}-{a.preset}", resume=a.resume,
+                   init=a.init, family=family, verbose=0 if a.quiet else 1, **over)
+    if _is_main():
+        spec = read_json(run / "model.json")
+        print(f"validation loss {spec.get('val_loss'):.4f} after {spec.get('step')} steps; run saved to {run}")
+        print(f"generate with: fromzero generate {run} --prompt \"...\"")
+
+
+def finetune(o: dict) -> None:
+    from .recipes.finetune import finetune  # lazy: --help must not import torch
+
+    a, cfg = given(FinetuneArgs, o), given(FinetuneConfig, o)
+    out = a.out or f"runs/finetune-{Path(cfg.task).stem}"
+    m = finetune(a.run, out=out, verbose=0 if a.quiet else 1, **dataclasses.asdict(cfg))
+    if not _is_main():  # a distributed run: rank 0 reports
+        return
+    line = f"dev accuracy {m['dev_accuracy'] * 100:.2f}%"
+    if "test_accuracy" in m:
+        line += f", test accuracy {m['test_accuracy'] * 100:.2f}%"
+    print(f"{line} (best of {m['evals']} evaluations: #{m['best_eval']}); {m['trainable_params']:,} of "
+          f"{m['total_params']:,} parameters trained ({m['trainable_share'] * 100:.2f}%)")
+    print(f"run saved to {out}; try: fromzero predict {out} \"a sentence\"")
+
+
+def generate(o: dict) -> None:
+    from .device import resolve_device  # lazy: --help must not import torch
+    from .generate import generate_text
+
+    def write(piece):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    cfg = given(GenerateConfig, o)
+    write(cfg.prompt)
+    generate_text(given(GenerateArgs, o).run, on_text=write,
+                  **{**dataclasses.asdict(cfg), "device": resolve_device(cfg.device)})
+    write("\n")
+
+
+def evaluate(o: dict) -> None:
+    a = given(EvaluateArgs, o)
+    for k, v in evaluate_run(a.run, data_dir=a.data_dir, device=a.device).items():
+        print(f"test {k}: {v * 100:.2f}%" if k == "accuracy" else f"test {k}: {v:.4f}")
+
+
+def predict(o: dict) -> None:
+    a = given(PredictArgs, o)
+    result = predict_run(a.run, a.input, device=a.device, top=a.top)
+    if "lines" in result:  # a table (forecasts)
+        print("\n".join(result["lines"]))
+        return
+    if result.get("inverted"):
+        print("(dark-on-light image: inverted to MNIST's light-on-dark)")
+    for label, p in result["top"]:
+        print(f"{label}\t{p * 100:6.2f}%")
+
+
+def scratch_train(o: dict) -> None:
+    from .scratch.train import train_mnist  # lazy: --help must not import numpy
+
+    r = train_mnist(**dataclasses.asdict(given(ScratchTrainConfig, o)))
+    cfg = r["config"]
+    print(f"scratch {cfg.model} ({r['model'].n_params():,} parameters, {cfg.epochs} epochs): "
+          f"test accuracy {r['test_accuracy'] * 100:.2f}%, trained in {r['train_time_s']:.1f} s "
+          f"({r['samples_per_s']:,.0f} images/s)")
+
+
+# --- the command table ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    description: str
+    options: list          # dataclasses, or (dataclass, presets: name -> field values, example preset)
+    run: Callable[[dict], None]
+
+
+GROUPS = {"train": "train a shipped model (mnist-cnn, forecast, text-rnn)",
+          "pretrain": "pre-train a language model on text (gpt, lstm)",
+          "scratch": "the tutorial's formulas in plain NumPy (no PyTorch)"}
+
+COMMANDS: dict[str, Command] = {
+    "train mnist-cnn": Command(
+        "the tutorial's CNN on MNIST (section 1.4), bugs fixed",
+        "Train the tutorial's CNN (conv32-pool-conv64-pool-dense128-dense10) on MNIST and print the test accuracy.",
+        [MnistArgs, (MnistConfig, {"": {}, "--demo": MNIST_DEMO}, None)], train_mnist),
+    "train forecast": Command(
+        "an LSTM/GRU forecaster on a time series (ett, melbourne or a CSV file)",
+        "Train an LSTM/GRU to forecast one or more columns of a time series and compare it with naive baselines "
+        "(repeat the last value, seasonal naive, calendar mean) on the same test windows. Built-in series (ett: "
+        "ETTh1, hourly electricity-transformer loads; melbourne: daily minimum temperatures) use their standard "
+        "split and setup (docs/rnn.md).",
+        [(ForecastConfig, {**FORECAST_RECIPES, "a CSV file": {}}, None), ForecastArgs], train_forecast),
+    "train text-rnn": Command(
+        "a bidirectional LSTM/GRU sentence classifier (SST-2 sentiment), from scratch",
+        "Train Embedding -> bidirectional LSTM/GRU -> max over positions -> Dense on labelled sentences (early "
+        "stopping on the dev accuracy), then print the test accuracy.",
+        [TextRNNConfig, TextRNNArgs], train_text_rnn),
+    "pretrain gpt": Command(
+        "a GPT (decoder-only Transformer)",
+        "Pre-train a GPT through fromzero's Trainer: validation loss, a text sample, tokens/s and MFU at each "
+        "evaluation; resumable checkpoints. Presets: " + ", ".join(GPT_PRESETS) + ".",
+        [PretrainArgs, (GPTConfig, GPT_PRESETS, PretrainArgs.preset),
+         (PretrainConfig, GPT_RECIPES, PretrainArgs.preset)], pretrain),
+    "pretrain lstm": Command(
+        "a character-level LSTM/GRU language model (the GPT's pipeline)",
+        "Pre-train a recurrent language model (embedding, stacked LSTM or GRU, linear head) with the same data, "
+        "trainer, evaluation and generation as `fromzero pretrain gpt`. Presets: " + ", ".join(RNN_PRESETS)
+        + " (about the GPT preset's parameter count).",
+        [PretrainLSTMArgs, (RNNLMConfig, RNN_PRESETS, None), (PretrainConfig, RNN_RECIPES, None)],
+        lambda o: pretrain(o, family="lstm")),
+    "finetune": Command(
+        "fine-tune a pre-trained GPT on a labelled text task (sst2, or your file)",
+        "Load a run written by `fromzero pretrain gpt` (weights and tokenizer), add a classification head "
+        "(mean-pooled hidden states -> linear), and train it on a labelled task through the Trainer: the whole "
+        "model, some of it (--freeze), or LoRA adapters (--lora-rank). The weights with the best dev accuracy "
+        "are kept; dev and test accuracy go to metrics.json. Then: fromzero evaluate OUT; fromzero predict OUT "
+        "\"a sentence\".",
+        [FinetuneArgs, FinetuneConfig], finetune),
+    "generate": Command(
+        "generate text with a pre-trained language model",
+        "Load a run directory written by `fromzero pretrain` and stream text after a prompt (KV-cached sampling).",
+        [GenerateArgs, GenerateConfig], generate),
+    "evaluate": Command(
+        "evaluate a saved run on its test data",
+        "Load a run directory and print its test loss and metrics.", [EvaluateArgs], evaluate),
+    "predict": Command(
+        "predict with a saved run (an image file for image models)",
+        "Load a run directory and print the top classes and probabilities. For image models INPUT is an image "
+        "file of 28x28 or larger, greyscale or colour; it is converted to greyscale and resized.",
+        [PredictArgs], predict),
+    "scratch train": Command(
+        "train an MLP or a CNN on MNIST with the NumPy ops",
+        "Train a NumPy-only MLP (784-256-10) or CNN (conv5x5-relu-maxpool-dense) on MNIST with hand-written "
+        "backprop and Adam; prints the test accuracy. Tip: on a busy machine, OPENBLAS_NUM_THREADS=1 is often "
+        "much faster.", [ScratchTrainConfig], scratch_train),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__, commands
-
-    parser = argparse.ArgumentParser(
-        prog="fromzero", description="Build and train AI models from zero, on plain PyTorch.")
+    """The parser of every command in ``COMMANDS``; the parsed namespace holds the given options only."""
+    parser = argparse.ArgumentParser(prog="fromzero",
+                                     description="Build and train AI models from zero, on plain PyTorch.")
     parser.add_argument("--version", action="version", version=f"fromzero {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for m in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"{commands.__name__}.{m.name}").register(sub)
+    subs = {(): parser.add_subparsers(metavar="COMMAND")}
+    for name, cmd in COMMANDS.items():
+        *group, leaf = name.split()
+        if tuple(group) not in subs:  # a group such as `train`: its own help and sub-commands
+            g = subs[()].add_parser(group[0], help=GROUPS[group[0]], description=GROUPS[group[0]] + ".")
+            g.set_defaults(command=g)
+            subs[tuple(group)] = g.add_subparsers(metavar="TARGET" if group[0] == "train" else "COMMAND")
+        p = subs[tuple(group)].add_parser(leaf, help=cmd.help, description=cmd.description)
+        p.set_defaults(command=cmd)
+        seen: set = set()
+        for spec in cmd.options:
+            cls, presets, example = spec if isinstance(spec, tuple) else (spec, None, None)
+            add_options(p, cls, presets, example, seen)
     return parser
 
 
 def main(argv=None) -> int:
-    from . import distributed as dist
-
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(dist.strip_nproc(argv))
-    nproc = dist.nproc_arg(argv, parser)
-    if nproc > 1 and not dist.launched():  # --nproc N: this command again, as N processes (torchrun)
-        return dist.launch(nproc, dist.strip_nproc(argv))
-    if not getattr(args, "func", None):
-        parser.print_help()
+    o = vars(parser.parse_args(argv))
+    cmd = o.pop("command", parser)
+    if not isinstance(cmd, Command):  # `fromzero` or a group alone
+        cmd.print_help()
         return 2
+    if o.get("nproc", 1) > 1:
+        from . import distributed as dist  # lazy: --help must not import torch
+        if not dist.launched():  # --nproc N: this command again, as N processes (torchrun)
+            return dist.launch(o["nproc"], strip_nproc(argv))
     try:
-        return args.func(args) or 0
+        cmd.run(o)
+        return 0
     except FromzeroError as e:
         print(f"fromzero: error: {e}", file=sys.stderr)
         return 2

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import random
 
+import numpy as np
 import torch
 
 from .errors import FromzeroError
@@ -70,10 +72,6 @@ def autocast(device: torch.device, enabled: bool | str = "auto"):
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
-    import random
-
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

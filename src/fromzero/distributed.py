@@ -2,14 +2,16 @@
 
 fromzero grows no distributed system of its own. ``torchrun`` starts the processes and sets
 ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; ``init`` joins its process group (NCCL on CUDA, gloo on
-CPU); ``parallelize`` wraps a finished model in DDP or FSDP2 (``fully_shard``); the trainer
-reads its share of each batch (``shard_batches``) and sums its figures over ranks
-(``all_reduce_sum``); checkpoints hold full state dicts gathered to rank 0, so a run saved by N
-processes resumes on M. A single process needs none of this: every helper is then a no-op.
+CPU); ``parallelize`` wraps a finished model in DDP or FSDP2 (``fully_shard``) before the
+trainer sees it; ``shard`` gives each rank its share of any data source (the sources know
+nothing of ranks); the trainer sums its figures over ranks (``all_reduce_sum``); checkpoints
+hold full state dicts gathered to rank 0, so a run saved by N processes resumes on M. A single
+process needs none of this: every helper is then a no-op.
 
 Example (``torchrun --nproc-per-node 2 train.py``, or ``fromzero ... --nproc 2``):
-    >>> trainer = Trainer(model, strategy="fsdp")   # doctest: +SKIP
-    >>> trainer.fit(data, epochs=1)                 # each rank trains on its rows of each batch  # doctest: +SKIP
+    >>> device = init("auto")                                          # doctest: +SKIP
+    >>> trainer = Trainer(parallelize(model.to(device), "fsdp"), device=device)  # doctest: +SKIP
+    >>> trainer.fit(data, epochs=1)       # each rank trains on its rows of each batch  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -22,11 +24,15 @@ import sys
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.device_mesh import init_device_mesh
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.checkpoint import checkpoint
+from torch.utils.data import DataLoader, IterableDataset, RandomSampler
 
 from .device import resolve_device
 from .errors import ConfigError, FromzeroError
+from .recipes.configs import STRATEGIES
 
-STRATEGIES = ("auto", "ddp", "fsdp", "none")
 
 # --- the process group ----------------------------------------------------------------------------
 
@@ -132,54 +138,14 @@ def fork_rng() -> None:
 
 # --- launching: ``fromzero ... --nproc N`` --------------------------------------------------------
 
-def add_arguments(p) -> None:
-    """The options of every training command: --strategy, --nproc, --activation-checkpointing."""
-    p.add_argument("--strategy", choices=STRATEGIES, default=None,
-                   help="data parallelism over processes: ddp (a full copy per process), fsdp (parameters, "
-                        "gradients and optimizer state sharded), auto (ddp when launched as several "
-                        "processes), none (default: auto)")
-    p.add_argument("--nproc", type=int, default=None, metavar="N",
-                   help="run N processes on this machine (one per GPU): re-launches this command "
-                        "through torchrun; for several machines use torchrun itself (docs/distributed.md)")
-    p.add_argument("--activation-checkpointing", action="store_true", default=None,
-                   help="recompute each block's activations in the backward pass (less memory, ~30%% more compute)")
-
-
-def strip_nproc(argv: list[str]) -> list[str]:
-    """``argv`` without ``--nproc N`` / ``--nproc=N``."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == "--nproc":
-            skip = True
-        elif not a.startswith("--nproc="):
-            out.append(a)
-    return out
-
-
-def nproc_arg(argv: list[str], parser=None) -> int:
-    """The N of ``--nproc N`` / ``--nproc=N`` in ``argv`` (1 without it); a bad N is a usage error."""
-    for i, a in enumerate(argv):
-        if a == "--nproc" or a.startswith("--nproc="):
-            text = a.split("=", 1)[1] if "=" in a else (argv[i + 1] if i + 1 < len(argv) else "")
-            if not (text.isdigit() and int(text) >= 1):
-                msg = f"--nproc: expected a positive integer, got {text!r}"
-                if parser is not None:
-                    parser.error(msg)
-                raise FromzeroError(msg)
-            return int(text)
-    return 1
-
-
 def launch(nproc: int, args: list[str], module: bool = True) -> int:
     """Run ``python -m fromzero ARGS`` (or a script, ``module=False``) as ``nproc`` processes on this
     machine through torch.distributed.run, with the rendezvous on the loopback address.
 
     If a process fails, torchrun stops the others and this returns 1 instead of hanging.
     """
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import get_args_parser, run
+    from torch.distributed.run import get_args_parser, run  # lazy: ~0.1 s, only --nproc needs it
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError  # lazy: as above
 
     if not (isinstance(nproc, int) and nproc >= 1):
         raise FromzeroError(f"--nproc: expected a positive integer, got {nproc!r}")
@@ -219,12 +185,12 @@ def find_blocks(model: nn.Module) -> list[nn.Module]:
     return []
 
 
-def parallelize(model: nn.Module, strategy: str = "ddp", activation_checkpointing: bool = False,
-                blocks=None, device=None) -> nn.Module:
-    """Apply a strategy to a finished model; return the module to call in the training loop.
+def parallelize(model: nn.Module, strategy: str = "auto", activation_checkpointing: bool = False,
+                blocks=None) -> nn.Module:
+    """Apply a strategy to a finished model, before the trainer sees it; return the module to train.
 
     Args:
-        model: the model, already on its device.
+        model: the model, already on its device (``init`` gives this rank's).
         strategy: ``"ddp"``: a full copy per process, gradients averaged (returns a DDP wrapper;
             ``model`` itself stays the plain module); ``"fsdp"``: FSDP2 ``fully_shard`` on each
             block, then on the whole model (the root holds the rest: embeddings, output layer),
@@ -235,8 +201,12 @@ def parallelize(model: nn.Module, strategy: str = "ddp", activation_checkpointin
         blocks: the modules to wrap and checkpoint (default: ``find_blocks(model)``; the whole
             model if there are none).
 
+    With several processes each rank then gets its own random stream (``fork_rng``): its own
+    dropout masks.
+
     Example:
-        >>> forward = parallelize(model, "fsdp", activation_checkpointing=True)  # doctest: +SKIP
+        >>> net = parallelize(model.to(init()), "fsdp", activation_checkpointing=True)  # doctest: +SKIP
+        >>> trainer = Trainer(net)                                                        # doctest: +SKIP
     """
     strategy = check_strategy(strategy)
     blocks = find_blocks(model) if blocks is None else list(blocks)
@@ -245,15 +215,26 @@ def parallelize(model: nn.Module, strategy: str = "ddp", activation_checkpointin
             checkpoint_forward(b)
     if strategy == "auto":
         strategy = "ddp" if world_size() > 1 else "none"
-    if strategy == "none" or world_size() == 1 or is_sharded(model):
-        return model
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    if strategy == "ddp":
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
+    if strategy != "none" and world_size() > 1 and not is_sharded(model):
+        model = _ddp(model) if strategy == "ddp" else _fsdp(model, blocks)
+    fork_rng()
+    return model
 
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The plain model inside what ``parallelize`` returned (a DDP wrapper's ``.module``)."""
+    return module.module if isinstance(module, DDP) else module
+
+
+def _ddp(model: nn.Module) -> nn.Module:
+    device = next(model.parameters()).device
+    return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _fsdp(model: nn.Module, blocks) -> nn.Module:
+    from torch.distributed.fsdp import fully_shard  # lazy: FSDP and DTensor cost ~2 s over torch
+
+    device = next(model.parameters()).device
     model.to(memory_format=torch.contiguous_format)  # FSDP shards contiguous tensors (not channels_last)
     with torch.no_grad():  # every rank shards the same weights: rank 0's
         for t in model.state_dict().values():
@@ -270,8 +251,6 @@ def checkpoint_forward(module: nn.Module) -> None:
     its activations in the backward pass. The module and its parameter names are unchanged."""
     if getattr(module, "_fromzero_checkpointed", False):
         return
-    from torch.utils.checkpoint import checkpoint
-
     inner = module.forward
 
     def forward(*args, **kwargs):
@@ -284,14 +263,14 @@ def checkpoint_forward(module: nn.Module) -> None:
 
 def is_sharded(model: nn.Module) -> bool:
     """True for a model that FSDP has split over ranks."""
-    from torch.distributed.fsdp import FSDPModule
+    from torch.distributed.fsdp import FSDPModule  # lazy: FSDP and DTensor cost ~2 s over torch
     return isinstance(model, FSDPModule)
 
 
 def _resharded(model: nn.Module) -> bool:
     """``is_sharded(model)``, with every FSDP module put back in its sharded form (an FSDP root
     keeps whole parameters after a forward pass without backward): what state dicts read."""
-    from torch.distributed.fsdp import FSDPModule
+    from torch.distributed.fsdp import FSDPModule  # lazy: FSDP and DTensor cost ~2 s over torch
 
     fsdp = [m for m in model.modules() if isinstance(m, FSDPModule)]
     for m in fsdp:
@@ -306,8 +285,7 @@ def grad_sync(module, enabled: bool):
     if enabled or world_size() == 1:
         yield
         return
-    from torch.distributed.fsdp import FSDPModule
-    from torch.nn.parallel import DistributedDataParallel as DDP
+    from torch.distributed.fsdp import FSDPModule  # lazy: FSDP and DTensor cost ~2 s over torch
 
     if isinstance(module, DDP):
         with module.no_sync():
@@ -324,7 +302,7 @@ def grad_sync(module, enabled: bool):
 
 def local_numel(model: nn.Module) -> tuple[int, int]:
     """(parameters held by this rank, bytes they take): under FSDP, the local shards only."""
-    from torch.distributed.tensor import DTensor
+    from torch.distributed.tensor import DTensor  # lazy: DTensor costs ~2 s over torch
     n = b = 0
     for p in model.parameters():
         t = p.to_local() if isinstance(p, DTensor) else p
@@ -340,7 +318,7 @@ def full_tensor(t):
 # --- state dicts: full tensors on rank 0, whatever the strategy ---------------------------------
 
 def _options(**kw):
-    from torch.distributed.checkpoint.state_dict import StateDictOptions
+    from torch.distributed.checkpoint.state_dict import StateDictOptions  # lazy: DTensor, ~2 s
     return StateDictOptions(full_state_dict=True, **kw)
 
 
@@ -357,7 +335,7 @@ def full_state_dict(model: nn.Module) -> dict:
     collective: every rank calls it; the others get ``{}``), ``model.state_dict()`` otherwise."""
     if not _resharded(model):
         return model.state_dict()
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict  # lazy: DTensor, ~2 s
 
     sd = get_model_state_dict(model, options=_options(cpu_offload=True))
     for names in _param_names(model).values():  # tied weights: one tensor under each name
@@ -372,7 +350,7 @@ def load_full_state_dict(model: nn.Module, state: dict, strict: bool = True) -> 
     if not _resharded(model):
         model.load_state_dict(state, strict=strict)
         return
-    from torch.distributed.checkpoint.state_dict import set_model_state_dict
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict  # lazy: DTensor, ~2 s
     set_model_state_dict(model, state, options=_options(strict=strict))
 
 
@@ -387,7 +365,7 @@ def optimizer_state_dict(model: nn.Module, optimizer) -> dict:
     strategy: under FSDP the states are gathered to rank 0 (a collective; the others get ``{}``)."""
     if not _resharded(model):
         return optimizer.state_dict()
-    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict  # lazy: DTensor, ~2 s
 
     osd = get_optimizer_state_dict(model, optimizer, options=_options(cpu_offload=True))
     if not osd:
@@ -410,7 +388,7 @@ def load_optimizer_state_dict(model: nn.Module, optimizer, state: dict) -> None:
     if not _resharded(model):
         optimizer.load_state_dict(state)
         return
-    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict  # lazy: DTensor, ~2 s
 
     names = [ns[0] for ns in _ordered_names(model, optimizer)]
     osd = {"state": {names[int(i)]: s for i, s in state["state"].items()},
@@ -421,30 +399,48 @@ def load_optimizer_state_dict(model: nn.Module, optimizer, state: dict) -> None:
 
 # --- data: each rank reads its share of every batch -----------------------------------------------
 
-class RankRows:
-    """Any iterable of batches, each cut to this rank's rows (every rank reads the whole batch).
-    With ``pad=False`` a rank may get a batch of no rows (see ``train.data.rank_rows``)."""
+def rank_rows(n: int, rank: int, world_size: int, pad: bool = True) -> slice:
+    """Rows of an n-row batch for ``rank``: every ``world_size``-th from ``rank``. A rank with none
+    (a last batch smaller than the world) gets the last row again with ``pad``, else no row."""
+    if rank < n:
+        return slice(rank, n, world_size)
+    return slice(n - 1, n) if pad else slice(n, n)
 
-    def __init__(self, data, rank: int, world_size: int, pad: bool = True):
-        self.data, self.rank, self.world_size, self.pad = data, rank, world_size, pad
+
+class Shard:
+    """A data source that every rank reads whole, cut to this rank's share: its rows of each
+    batch (``pad=False``: maybe none, see ``rank_rows``), or with ``whole`` the ``rank``-th batch
+    of each ``world_size``. The source's position (its ``state_dict``, passed through) is then
+    the same on every rank, so a checkpoint resumes on any number of ranks."""
+
+    def __init__(self, data, rank: int, world_size: int, whole: bool = False, pad: bool = True):
+        self.data, self.rank, self.world_size, self.whole, self.pad = data, rank, world_size, whole, pad
 
     def __len__(self):
         return len(self.data)
 
-    def _cut(self, b):
-        from .train.data import rank_rows
+    def __getattr__(self, name):  # the source's state_dict / load_state_dict, if it has them
+        if name == "data":
+            raise AttributeError(name)
+        return getattr(self.data, name)
 
-        if isinstance(b, torch.Tensor):
-            return b[rank_rows(len(b), self.rank, self.world_size, self.pad)] if b.dim() else b
+    def _rows(self, b):
+        if isinstance(b, torch.Tensor):  # contiguous, as if the rows had been read alone
+            return b[rank_rows(len(b), self.rank, self.world_size, self.pad)].contiguous() if b.dim() else b
         if isinstance(b, (tuple, list)):
-            return type(b)(self._cut(v) for v in b)
+            return type(b)(self._rows(v) for v in b)
         if isinstance(b, dict):
-            return {k: self._cut(v) for k, v in b.items()}
+            return {k: self._rows(v) for k, v in b.items()}
         return b
 
     def __iter__(self):
-        for b in self.data:
-            yield self._cut(b)
+        it = iter(self.data)
+        for b in it:
+            if self.whole:  # read the whole group first: the source's position is then the group's end
+                group = [b, *(next(it) for _ in range(self.world_size - 1))]
+                yield group[self.rank]
+            else:
+                yield self._rows(b)
 
 
 class _RankBatchSampler:
@@ -455,39 +451,29 @@ class _RankBatchSampler:
         return len(self.inner)
 
     def __iter__(self):
-        from .train.data import rank_rows
-
         for b in self.inner:
             b = list(b)
             yield b[rank_rows(len(b), self.rank, self.world_size)]
 
 
-def eval_rows(data):
-    """For evaluation: this rank's rows of each batch, exactly (no row twice, so a rank may get
-    an empty batch); the trainer sums the results over ranks."""
-    return data if world_size() == 1 else RankRows(data, rank(), world_size(), pad=False)
-
-
-def shard_batches(data, grad_accum: int = 1):
-    """This rank's share of ``data``, whose batches every rank iterates alike: ``(data, local
-    grad_accum)``. The global batch (``grad_accum`` batches) stays what the user set.
-
-    A source with ``shard_rank(rank, world_size, grad_accum) -> local grad_accum`` splits itself
-    (``TensorBatches``: rows; the GPT's ``RandomWindows``: whole micro-batches when grad_accum
-    divides evenly, else rows). A map-style ``DataLoader`` loads only this rank's rows (a
-    shuffling one without a generator gets one, seeded alike on every rank); any other iterable
-    is read whole and cut (``RankRows``): it must give every rank the same batches.
+def shard(data, grad_accum: int = 1, exact: bool = False):
+    """This rank's share of ``data``, a source that every rank iterates alike: ``(data, this
+    rank's micro-batches per step)``. The one place where data meets ranks: together they read
+    the batches one process would, so the global batch (``grad_accum`` batches) is unchanged.
+    An endless stream (no ``len``) whose ``grad_accum`` the ranks divide: whole batches. A
+    map-style ``DataLoader``: it loads only this rank's rows (a shuffling one without a generator
+    gets one, seeded alike on every rank). Anything else: this rank's rows of each batch (a batch
+    smaller than the world repeats its last row). ``exact=True`` (evaluation): each row on one
+    rank only; the caller sums over ranks.
     """
     w = world_size()
-    if w == 1:
+    if w == 1 or isinstance(data, Shard):
         return data, grad_accum
     r = rank()
-    if hasattr(data, "shard_rank"):
-        return data, data.shard_rank(r, w, grad_accum)
-    if isinstance(data, RankRows):
-        return data, grad_accum
-    from torch.utils.data import DataLoader, IterableDataset, RandomSampler
-
+    if exact:
+        return Shard(data, r, w, pad=False), grad_accum
+    if not hasattr(type(data), "__len__") and grad_accum % w == 0:
+        return Shard(data, r, w, whole=True), grad_accum // w
     if isinstance(data, DataLoader) and data.batch_sampler is not None \
             and not isinstance(data.dataset, IterableDataset):
         if isinstance(data.batch_sampler, _RankBatchSampler):
@@ -503,4 +489,4 @@ def shard_batches(data, grad_accum: int = 1):
             kw.update(prefetch_factor=data.prefetch_factor, persistent_workers=data.persistent_workers)
         return DataLoader(data.dataset, batch_sampler=_RankBatchSampler(data.batch_sampler, r, w), **kw), \
             grad_accum
-    return RankRows(data, r, w), grad_accum
+    return Shard(data, r, w), grad_accum

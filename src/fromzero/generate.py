@@ -17,8 +17,10 @@ from typing import Callable, Iterator
 
 import torch
 
+from .checkpoint import load_model
 from .errors import DataError, FromzeroError
 from .models.gpt import GPT, KVCache
+from .text.tokenizer import load_tokenizer
 
 
 def check_sampling(max_new_tokens: int, temperature: float, top_k, top_p) -> None:
@@ -185,14 +187,11 @@ def generate_text(run, prompt: str = "", max_new_tokens: int = 500, temperature:
     Returns:
         the generated text (without the prompt).
     """
-    if isinstance(run, torch.nn.Module):  # a GPT, or any model with its interface (fromzero.rnn.lm)
+    if isinstance(run, torch.nn.Module):  # a GPT, or any model with its interface (fromzero.models.rnn_lm)
         model = run
         if tokenizer is None:
             raise FromzeroError("generate_text: pass tokenizer= with a model object")
     else:
-        from .checkpoint import load_model
-        from .text.tokenizer import load_tokenizer
-
         model = load_model(Path(run), device=device)
         tokenizer = tokenizer or load_tokenizer(Path(run))
     check_sampling(max_new_tokens, temperature, top_k, top_p)

@@ -16,11 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import register_model
+from .batches import as_batches, as_tensor
 from .errors import ConfigError, FromzeroError, ShapeError, unknown_name
-from .layers import LAYERS, Layer, Symbol
-from .train.data import as_tensor
-from .train.trainer import Trainer, as_batches
+from .layers import LAYERS, Input, Layer, Symbol
+from .registry import register_model
+from .train.losses import get_loss
+from .train.metrics import get_metrics
+from .train.optim import OPTIMIZERS
+from .train.trainer import Trainer
 
 CLASSIFICATION_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy")
 
@@ -118,8 +121,6 @@ class Model(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict):
-        from .layers import Input
-
         syms = [Input(tuple(s)) for s in config["inputs"]]
         layers = {}
         for node in config["nodes"]:
@@ -136,11 +137,8 @@ class Model(nn.Module):
         """Record how to train: optimizer, loss and metrics (names or objects); see ``Trainer``."""
         self._compile_args = dict(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
         self.trainer = None
-        from .train.losses import get_loss
-        from .train.metrics import get_metrics
         get_loss(loss), get_metrics(metrics)  # fail now on unknown names, not in fit
         if isinstance(optimizer, str):
-            from .train.optim import OPTIMIZERS
             if optimizer not in OPTIMIZERS:
                 raise unknown_name("optimizer", optimizer, OPTIMIZERS)
         return self
@@ -215,7 +213,6 @@ class Sequential(Model):
         if layers and isinstance(layers[0], Symbol):
             inp, layers = layers[0], layers[1:]
         elif input_shape is not None:
-            from .layers import Input
             inp = Input(tuple(input_shape))
         else:
             raise ConfigError("Sequential: give the input shape, as Input(shape) first or input_shape=")

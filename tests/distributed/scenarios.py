@@ -9,7 +9,7 @@ from fromzero.checkpoint import save_model
 from fromzero.device import seed_everything
 from fromzero.models.gpt import GPT, gpt_config
 from fromzero.text.data import RandomWindows, eval_batches
-from fromzero.train import Callback, Trainer
+from fromzero.train import Callback, Trainer, place
 from fromzero.train import muon  # noqa: F401  (registers the "muon" optimizer)
 from fromzero.train.optim import adamw
 from fromzero.train.schedules import WarmupCosine
@@ -46,20 +46,19 @@ def tokens(n: int = 6000) -> np.ndarray:
 
 def gpt(strategy=None, grad_accum: int = 1, run_dir=None, resume=False, steps: int = STEPS,
         activation_checkpointing: bool = False, callbacks=(), optimizer: str = "adamw") -> dict:
-    """The tiny GPT: one epoch of ``steps`` steps, checkpointed halfway (with ``run_dir``)."""
+    """The tiny GPT: ``steps`` steps, checkpointed halfway (with ``run_dir``), evaluated at the end."""
     seed_everything(0)
     model = GPT(gpt_config("tiny"))
     t = tokens()
     rec = StepLosses()
     opt = (lambda m: adamw(m, lr=3e-3, weight_decay=0.1)) if optimizer == "adamw" else optimizer
-    trainer = Trainer(model, optimizer=opt, loss=None,
+    net = dist.parallelize(model.to(dist.init("cpu")), strategy or "none", activation_checkpointing)
+    trainer = Trainer(net, optimizer=opt, loss=None,
                       grad_clip=1.0, grad_accum=grad_accum, schedule=WarmupCosine(5, STEPS),
-                      strategy=strategy, activation_checkpointing=activation_checkpointing,
                       verbose=0, run_dir=run_dir, checkpoint_every=steps // 2, device="cpu",
                       callbacks=[rec, *callbacks])
-    h = trainer.fit(RandomWindows(t[:5000], batch_size=8, block_size=32, seed=0), epochs=1,
-                    steps_per_epoch=steps, validation_data=eval_batches(t[5000:], 32, batch_size=6),
-                    resume=resume)
+    h = trainer.fit(RandomWindows(t[:5000], batch_size=8, block_size=32, seed=0), max_steps=steps,
+                    validation_data=eval_batches(t[5000:], 32, batch_size=6), resume=resume)
     if run_dir:
         save_model(run_dir, trainer.model)  # every rank calls it; rank 0 writes model.safetensors
     numel, nbytes = dist.local_numel(trainer.model)
@@ -70,7 +69,7 @@ def gpt(strategy=None, grad_accum: int = 1, run_dir=None, resume=False, steps: i
 
 
 def mnist(strategy=None, run_dir=None) -> dict:
-    """The tutorial's CNN through the Keras-like API: one epoch of 20 steps of 32 images."""
+    """The tutorial's CNN as ``fromzero train mnist-cnn`` trains it: one epoch of 20 steps of 32 images."""
     from fromzero.datasets import load_mnist
     from fromzero.models.cnn import build_model
     from fromzero.recipes.mnist import to_inputs
@@ -80,11 +79,11 @@ def mnist(strategy=None, run_dir=None) -> dict:
     xv, yv = to_inputs(xte[:100]), torch.from_numpy(yte[:100])
     seed_everything(0)
     model = build_model()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  lr=1e-3, device="cpu", strategy=strategy)
     rec = StepLosses()
-    h = model.fit(x, y, batch_size=32, epochs=1, validation_data=(xv, yv), verbose=0, seed=0,
-                  callbacks=[rec])
+    net = dist.parallelize(place(model, dist.init("cpu")), strategy or "none")
+    trainer = Trainer(net, optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      lr=1e-3, device="cpu", verbose=0, callbacks=[rec])
+    h = trainer.fit((x, y), batch_size=32, epochs=1, validation_data=(xv, yv), seed=0)
     if run_dir:
         save_model(run_dir, model)
     return {"steps": rec.losses, "samples": rec.samples, "local": rec.local,
@@ -98,7 +97,7 @@ def loader_rows() -> dict:
     from torch.utils.data import DataLoader, TensorDataset
 
     loader = DataLoader(TensorDataset(torch.arange(20)), batch_size=4, shuffle=True)
-    sharded, _ = dist.shard_batches(loader)
+    sharded, _ = dist.shard(loader)
     rows = [b[0].tolist() for b in sharded]
     every = [None] * dist.world_size()
     td.all_gather_object(every, rows)

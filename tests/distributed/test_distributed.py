@@ -24,6 +24,9 @@ HERE = Path(__file__).parent
 LAUNCH = "import sys; from fromzero.distributed import launch; sys.exit(launch(2, sys.argv[1:], module=False))"
 
 
+CNN_DRIFT = 3e-3
+
+
 def env() -> dict:
     return {**os.environ, "OMP_NUM_THREADS": "1"}  # FROMZERO_CACHE: this test session's (conftest)
 
@@ -64,17 +67,23 @@ def test_ddp_matches_one_process_mnist_cnn(job):
     assert two["world_size"] == 2 and len(two["steps"]) == sc.STEPS
     assert two["samples"] == one["samples"] == [32] * sc.STEPS  # together the ranks read each batch once
     assert two["local"] == [16] * sc.STEPS and one["local"] == [32] * sc.STEPS  # rank 0: its half
-    assert rel(one["steps"], two["steps"]) < 1e-5       # every step's loss over the global batch
-    assert rel(one["val_loss"], two["val_loss"]) < 1e-5  # validation split over the ranks, summed
-    assert one["accuracy"] == two["accuracy"] and one["val_accuracy"] == two["val_accuracy"]
+    # The first step sees the same weights and rows: equal losses. Later steps drift a little: a
+    # convolution over 16 rows sums its gradient in another order than over 32 (~1e-6 relative
+    # per step on an AVX2 CPU), and Adam turns that into whole steps for near-zero gradients
+    # (7e-4 after 8 steps there; exact on AVX-512). Rows read by the wrong rank differ by ~1e-1.
+    assert rel(one["steps"][:1], two["steps"][:1]) < 1e-6
+    assert rel(one["steps"], two["steps"]) < CNN_DRIFT    # every step's loss over the global batch
+    assert rel(one["val_loss"], two["val_loss"]) < CNN_DRIFT  # validation split over the ranks, summed
+    assert abs(one["accuracy"] - two["accuracy"]) <= 0.02 and abs(one["val_accuracy"] - two["val_accuracy"]) <= 0.02
     assert one["steps"][-1] < one["steps"][0] - 0.5      # it trained
 
 
 def test_fsdp_matches_one_process_mnist_cnn_and_saves_a_loadable_model(job, mnist_small):
     one, two = job["ref"]["mnist"], job["two"]["mnist_fsdp"]
     assert two["samples"] == one["samples"] and two["local"] == [16] * sc.STEPS
-    assert rel(one["steps"], two["steps"]) < 1e-4
-    assert rel(one["val_loss"], two["val_loss"]) < 1e-4
+    assert rel(one["steps"][:1], two["steps"][:1]) < 1e-6
+    assert rel(one["steps"], two["steps"]) < CNN_DRIFT      # see test_ddp_matches_one_process_mnist_cnn
+    assert rel(one["val_loss"], two["val_loss"]) < CNN_DRIFT
     model = load_model(job["out"] / "mnist_fsdp")          # the Keras-like config names plain layers
     model.compile(loss="sparse_categorical_crossentropy")
     x, y = mnist_small[2][:100], mnist_small[3][:100]      # the validation images of the scenario

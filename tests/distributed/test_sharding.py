@@ -5,10 +5,10 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from fromzero import distributed as dist
-from fromzero.errors import ConfigError, FromzeroError
+from fromzero.batches import TensorBatches
+from fromzero.errors import ConfigError
 from fromzero.models.gpt import GPT, gpt_config
 from fromzero.text.data import RandomWindows
-from fromzero.train import TensorBatches, Trainer
 
 
 def fake_world(monkeypatch, rank, world):
@@ -17,49 +17,67 @@ def fake_world(monkeypatch, rank, world):
 
 
 @pytest.mark.parametrize("world", [2, 3])
-def test_tensor_batches_ranks_split_each_global_batch(world):
+def test_tensor_batches_ranks_split_each_global_batch(monkeypatch, world):
     x = torch.arange(23)
     whole = [b[0].tolist() for b in TensorBatches(x, batch_size=8, shuffle=True, seed=1)]
     parts = []
     for r in range(world):
-        tb = TensorBatches(x, batch_size=8, shuffle=True, seed=1)
-        assert tb.shard_rank(r, world, grad_accum=3) == 3
-        parts.append([b[0].tolist() for b in tb])
+        fake_world(monkeypatch, r, world)
+        data, accum = dist.shard(TensorBatches(x, batch_size=8, shuffle=True, seed=1), grad_accum=3)
+        assert accum == 3                                 # a finite source: rows of every batch
+        parts.append([b[0].tolist() for b in data])
     for i, batch in enumerate(whole):
         got = sorted(v for p in parts for v in p[i])
         assert got == sorted(batch)                       # every row once, nothing else
 
 
-def test_last_batch_smaller_than_world_repeats_a_row_for_training_only():
-    tb = TensorBatches(torch.arange(9), batch_size=4)     # batches of 4, 4, 1
-    tb.shard_rank(1, 2)
-    assert [b[0].tolist() for b in tb] == [[1, 3], [5, 7], [8]]  # rank 1 is never left empty
-    rows = dist.RankRows([(torch.arange(1),)], rank=1, world_size=2, pad=False)
+def test_last_batch_smaller_than_world_repeats_a_row_for_training_only(monkeypatch):
+    fake_world(monkeypatch, 1, 2)
+    data, _ = dist.shard(TensorBatches(torch.arange(9), batch_size=4))  # batches of 4, 4, 1
+    assert [b[0].tolist() for b in data] == [[1, 3], [5, 7], [8]]       # rank 1 is never left empty
+    rows, _ = dist.shard([(torch.arange(1),)], exact=True)
     assert [b[0].numel() for b in rows] == [0]           # evaluation: no row counted twice
 
 
-def test_random_windows_rows_when_grad_accum_does_not_divide():
+def test_shard_passes_the_sources_position_through(monkeypatch):
+    fake_world(monkeypatch, 0, 2)
+    tb = TensorBatches(torch.arange(8), batch_size=2, shuffle=True, seed=0)
+    data, _ = dist.shard(tb)
+    next(iter(data))
+    assert data.state_dict()["pos"] == tb.state_dict()["pos"] == 1
+    assert not hasattr(dist.shard([(torch.arange(2),)])[0], "state_dict")
+
+
+def test_random_windows_rows_when_grad_accum_does_not_divide(monkeypatch):
     tokens = np.arange(1000, dtype=np.uint16)
     whole = RandomWindows(tokens, batch_size=6, block_size=8, seed=3)
-    ranks = [RandomWindows(tokens, batch_size=6, block_size=8, seed=3) for _ in range(2)]
-    assert [w.shard_rank(r, 2, grad_accum=1) for r, w in enumerate(ranks)] == [1, 1]
+    ranks = []
+    for r in range(2):
+        fake_world(monkeypatch, r, 2)
+        data, accum = dist.shard(RandomWindows(tokens, batch_size=6, block_size=8, seed=3), grad_accum=1)
+        assert accum == 1
+        ranks.append((data, iter(data)))
     for _ in range(3):
         x, _ = whole.next_batch()
-        got = torch.cat([w.next_batch()[0] for w in ranks])
+        got = torch.cat([next(it)[0] for _, it in ranks])
         assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, x.tolist()))
-    assert all(w.state_dict() == whole.state_dict() for w in ranks)  # the same stream position
+    assert all(d.state_dict() == whole.state_dict() for d, _ in ranks)  # the same stream position
 
 
-def test_random_windows_whole_micro_batches_when_grad_accum_divides():
+def test_random_windows_whole_micro_batches_when_grad_accum_divides(monkeypatch):
     tokens = np.arange(1000, dtype=np.uint16)
     whole = RandomWindows(tokens, batch_size=4, block_size=8, seed=3)
-    ranks = [RandomWindows(tokens, batch_size=4, block_size=8, seed=3) for _ in range(2)]
-    assert [w.shard_rank(r, 2, grad_accum=4) for r, w in enumerate(ranks)] == [2, 2]
+    ranks = []
+    for r in range(2):
+        fake_world(monkeypatch, r, 2)
+        data, accum = dist.shard(RandomWindows(tokens, batch_size=4, block_size=8, seed=3), grad_accum=4)
+        assert accum == 2
+        ranks.append((data, iter(data)))
     singles = [whole.next_batch()[0] for _ in range(4)]  # one optimizer step: 4 micro-batches
     for k in range(2):
-        for r, w in enumerate(ranks):
-            assert torch.equal(w.next_batch()[0], singles[2 * k + r])
-    assert all(w.state_dict() == whole.state_dict() for w in ranks)
+        for r, (_, it) in enumerate(ranks):
+            assert torch.equal(next(it)[0], singles[2 * k + r])
+    assert all(d.state_dict() == whole.state_dict() for d, _ in ranks)
 
 
 def test_data_loader_loads_only_this_ranks_rows(monkeypatch):
@@ -68,7 +86,7 @@ def test_data_loader_loads_only_this_ranks_rows(monkeypatch):
     for r in range(2):
         fake_world(monkeypatch, r, 2)
         loader = DataLoader(ds, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))
-        sharded, accum = dist.shard_batches(loader, grad_accum=2)
+        sharded, accum = dist.shard(loader, grad_accum=2)
         assert accum == 2 and len(sharded) == 3
         seen.append([b[0].tolist() for b in sharded])
     assert sorted(v for p in seen for b in p for v in b) == list(range(10))
@@ -76,7 +94,7 @@ def test_data_loader_loads_only_this_ranks_rows(monkeypatch):
 
 def test_any_iterable_is_cut_to_rank_rows(monkeypatch):
     fake_world(monkeypatch, 1, 2)
-    data, _ = dist.shard_batches([(torch.arange(6), torch.arange(6) * 10)])
+    data, _ = dist.shard([(torch.arange(6), torch.arange(6) * 10)])
     (x, y), = list(data)
     assert x.tolist() == [1, 3, 5] and y.tolist() == [10, 30, 50]
 
@@ -93,7 +111,7 @@ def test_one_process_needs_no_process_group():
 
 def test_bad_strategy_is_a_config_error():
     with pytest.raises(ConfigError, match="fsdp.*got 'zero3'"):
-        Trainer(torch.nn.Linear(2, 2), strategy="zero3")
+        dist.parallelize(torch.nn.Linear(2, 2), "zero3")
 
 
 def test_activation_checkpointing_gives_the_same_gradients():
@@ -114,24 +132,3 @@ def test_find_blocks_picks_the_transformer_blocks():
     model = GPT(gpt_config("tiny"))
     assert dist.find_blocks(model) == list(model.blocks)
     assert dist.find_blocks(torch.nn.Linear(2, 2)) == []
-
-
-def test_nproc_argument():
-    argv = ["pretrain", "gpt", "--nproc", "4", "--strategy", "fsdp", "--nproc=2"]
-    assert dist.strip_nproc(argv) == ["pretrain", "gpt", "--strategy", "fsdp"]
-    assert dist.nproc_arg(["train", "mnist-cnn"]) == 1
-    assert dist.nproc_arg(["x", "--nproc=3"]) == 3
-    with pytest.raises(FromzeroError, match="positive integer, got '0'"):
-        dist.nproc_arg(["x", "--nproc", "0"])
-
-
-def test_training_commands_take_strategy_options():
-    from fromzero.cli import build_parser
-    from fromzero.commands.pretrain import overrides_from_args
-
-    p = build_parser()
-    args = p.parse_args(["pretrain", "gpt", "--strategy", "fsdp", "--activation-checkpointing"])
-    over = overrides_from_args(args)
-    assert over["strategy"] == "fsdp" and over["activation_checkpointing"] is True
-    args = p.parse_args(["train", "mnist-cnn", "--strategy", "ddp"])
-    assert args.strategy == "ddp" and args.activation_checkpointing is None

@@ -4,8 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["fromzero.finetune.lora", "fromzero.finetune.params", "fromzero.finetune.model",
-           "fromzero.finetune.data", "fromzero.text.labelled"]
+MODULES = ["fromzero.lora", "fromzero.models.classifier", "fromzero.text.labelled"]
 
 
 @pytest.mark.parametrize("name", MODULES)

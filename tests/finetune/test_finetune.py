@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -7,11 +8,11 @@ import torch
 from fromzero.checkpoint import load_model, load_weights, save_model
 from fromzero.cli import main
 from fromzero.errors import CheckpointError, ConfigError
-from fromzero.finetune import (ClassifierConfig, GPTClassifier, LoRAEmbedding, LoRALinear, PaddedBatches,
-                               count_params, encode_texts, freeze, merge_lora, param_groups)
+from fromzero.lora import LoRAEmbedding, LoRALinear, merge_lora
+from fromzero.models.classifier import ClassifierConfig, GPTClassifier, count_params, freeze, param_groups
 from fromzero.models.gpt import GPT, gpt_config
 from fromzero.recipes.finetune import evaluate_run, finetune, predict_proba
-from fromzero.text.labelled import load_task
+from fromzero.text.labelled import PaddedBatches, encode_texts, load_task
 from fromzero.text.tokenizer import load_tokenizer
 from fromzero.train import Trainer
 
@@ -59,7 +60,7 @@ def _blocks(gpt, idx):
 def test_padding_changes_nothing():
     torch.manual_seed(0)
     for pool in ("mean", "last"):
-        m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny").to_dict(), pool=pool)).eval()
+        m = GPTClassifier(ClassifierConfig(gpt=dataclasses.asdict(gpt_config("tiny")), pool=pool)).eval()
         short, long = torch.tensor([[3, 4, 5]]), torch.tensor([[9, 8, 7, 6, 5, 4]])
         both = torch.tensor([[3, 4, 5, -1, -1, -1], [9, 8, 7, 6, 5, 4]])
         torch.testing.assert_close(m(both), torch.cat([m(short), m(long)]))
@@ -80,7 +81,7 @@ def test_frozen_weights_stay_unchanged(tiny_gpt, tiny_task, tmp_path):
 
 
 def test_freeze_parts_and_errors():
-    m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny").to_dict()))
+    m = GPTClassifier(ClassifierConfig(gpt=dataclasses.asdict(gpt_config("tiny"))))
     names = freeze(m, "backbone")
     assert count_params(m)[0] == 32 * 2 + 2 and len(names) == len(list(m.gpt.parameters()))
     with pytest.raises(ConfigError, match="expected 1 to 2 blocks"):
@@ -90,7 +91,7 @@ def test_freeze_parts_and_errors():
 
 
 def test_layer_decay_gives_lower_layers_smaller_learning_rates():
-    m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny").to_dict()))
+    m = GPTClassifier(ClassifierConfig(gpt=dataclasses.asdict(gpt_config("tiny"))))
     groups = param_groups(m, 1e-3, weight_decay=0.1, layer_decay=0.5)
     lr = {n: g["lr"] for g in groups for n in g["names"]}
     assert lr["head.weight"] == lr["gpt.norm_f.weight"] == 1e-3
@@ -102,7 +103,7 @@ def test_layer_decay_gives_lower_layers_smaller_learning_rates():
 
 
 def test_lora_trains_a_small_share_of_the_parameters():
-    cfg = gpt_config("tiny", n_layer=4, n_head=4, n_embd=256, vocab_size=8192, block_size=128).to_dict()
+    cfg = dataclasses.asdict(gpt_config("tiny", n_layer=4, n_head=4, n_embd=256, vocab_size=8192, block_size=128))
     m = GPTClassifier(ClassifierConfig(gpt=cfg, lora_rank=8))
     trainable, total = count_params(m)
     C, r = 256, 8
@@ -130,7 +131,7 @@ def test_lora_embedding_starts_as_the_identity_with_b_at_the_tables_scale():
 
 def test_merged_lora_gives_the_same_predictions(tmp_path):
     torch.manual_seed(0)
-    m = GPTClassifier(ClassifierConfig(gpt=gpt_config("tiny", zero_init=False).to_dict(), lora_rank=4,
+    m = GPTClassifier(ClassifierConfig(gpt=dataclasses.asdict(gpt_config("tiny", zero_init=False)), lora_rank=4,
                                        lora_targets="wte,attn.qkv,attn.proj,mlp.fc,mlp.proj")).eval()
     for mod in m.modules():                                              # a trained-looking update
         if isinstance(mod, LoRALinear):

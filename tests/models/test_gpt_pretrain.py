@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from fromzero.checkpoint import read_json
+from fromzero.io import read_json
 from fromzero.cli import main
 from fromzero.errors import ConfigError
 from fromzero.recipes.gpt import pretrain, split_overrides

@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from fromzero.checkpoint import load_model, load_weights, read_json, save_model, save_weights
+from fromzero.checkpoint import load_model, load_weights, save_model, save_weights
+from fromzero.io import read_json
 from fromzero.datasets.idx import parse_idx, read_idx
 from fromzero.errors import FromzeroError
 from fromzero.models.cnn import build_model

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from fromzero.batches import as_batches
 from fromzero.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
 from fromzero.train import NonFiniteError, Trainer
-from fromzero.train.trainer import as_batches
 
 
 def data_with_nan_at(batch_index, n=64, bs=8):

@@ -42,8 +42,6 @@ def main():
             ck._saving_step = step
             return orig_ckpt(run_dir, step, model, state, keep)
         ck.save_weights, ck.save_checkpoint = dying_save, save_checkpoint
-        import fromzero.train.trainer as tr
-        tr.ckpt = ck
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import torch
 
 from fromzero import load_model, save_model
 from fromzero.errors import ConfigError
-from fromzero.rnn.lm import RNNLM, rnn_lm_config
+from fromzero.models.rnn_lm import RNNLM, rnn_lm_config
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -49,7 +49,7 @@ def test_pretrain_lstm_through_the_gpt_pipeline_then_generate(tmp_path, capsys):
     """`fromzero pretrain lstm`: the GPT's data, Trainer and run directory; `fromzero generate` streams from it."""
     import csv
 
-    from fromzero.checkpoint import read_json
+    from fromzero.io import read_json
     from fromzero.cli import main
     from fromzero.generate import generate_text
 

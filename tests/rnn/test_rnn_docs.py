@@ -10,9 +10,9 @@ import pytest
 from fromzero.cli import build_parser
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rnn.md"
-MODULES = ["fromzero.rnn.cells", "fromzero.rnn.layers", "fromzero.rnn.lm", "fromzero.timeseries.data",
+MODULES = ["fromzero.rnn.cells", "fromzero.layers.recurrent", "fromzero.layers", "fromzero.models.rnn_lm", "fromzero.timeseries.data",
            "fromzero.timeseries.windows", "fromzero.timeseries.baselines", "fromzero.timeseries.metrics",
-           "fromzero.timeseries.model"]
+           "fromzero.models.forecaster"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -29,7 +29,7 @@ def test_every_command_in_the_doc_parses():
     parser = build_parser()
     for line in lines:
         args = parser.parse_args(shlex.split(line)[1:])
-        assert callable(args.func), line
+        assert callable(args.command.run), line
 
 
 def test_the_layers_example_runs():

@@ -2,7 +2,7 @@
 import random
 
 from fromzero.cli import main
-from fromzero.recipes import evaluate_run, predict_run
+from fromzero.recipes.runs import evaluate_run, predict_run
 from fromzero.recipes.rnn_text import TextRNNConfig, build_vocab, encode, train_text_rnn
 
 

@@ -7,9 +7,9 @@ import torch
 
 from fromzero.cli import main
 from fromzero.errors import ConfigError, ShapeError
-from fromzero.recipes import evaluate_run, predict_run
+from fromzero.recipes.runs import evaluate_run, predict_run
 from fromzero.recipes.forecast import forecast_config, train_forecast
-from fromzero.timeseries import Forecaster, ForecasterConfig
+from fromzero.models.forecaster import Forecaster, ForecasterConfig
 
 from .test_ts_windows import sine_csv
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..io import check_sha256
 
 # type byte of the magic number -> numpy dtype (big-endian)
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -74,8 +75,5 @@ def read_idx(path: str | Path, magic: int | None = None, sha256: str | None = No
     """
     data = read_bytes(path)
     if sha256 is not None:
-        got = hashlib.sha256(data).hexdigest()
-        if got != sha256:
-            raise DataError(f"{path}: checksum mismatch: expected sha256 {sha256} of the "
-                            f"decompressed content, got {got} (corrupt or a different file)")
+        check_sha256(hashlib.sha256(data).hexdigest(), sha256, f"{path}: the decompressed content")
     return parse_idx(data, str(path), magic)

@@ -8,7 +8,6 @@ its SHA-256, and the parsed arrays are cached as ``.npy`` next to it.
 """
 from __future__ import annotations
 
-import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, unknown_name
+from ..io import EMBEDDED, atomic_open, atomic_write_bytes, cache_dir
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-
-EMBEDDED = Path(__file__).resolve().parent.parent / "_data"
 
 
 @dataclass(frozen=True)
@@ -53,10 +51,6 @@ DATASETS = {
 SPLITS = {"train": "train", "test": "t10k"}
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("FROMZERO_CACHE", Path.home() / ".cache" / "fromzero"))
-
-
 def _find(stem: str, folders: list[Path]) -> Path | None:
     for folder in folders:
         for name in (stem + ".gz", stem):
@@ -66,16 +60,12 @@ def _find(stem: str, folders: list[Path]) -> Path | None:
 
 
 def _download(ds: ImageDataset, stem: str, dest: Path, searched: list[Path]) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{stem}.gz"
     errors = []
     for mirror in ds.mirrors:
         try:
             with urllib.request.urlopen(mirror + stem + ".gz", timeout=30) as r:
-                data = r.read()
-            tmp = target.with_suffix(".part")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
+                atomic_write_bytes(target, r.read())
             return target
         except OSError as e:
             errors.append(f"{mirror}: {e}")
@@ -108,11 +98,8 @@ def _load_array(ds: ImageDataset, stem: str, data_dir, download: bool) -> np.nda
     magic = IMAGES_MAGIC if "images" in stem else LABELS_MAGIC
     arr = read_idx(path, magic=magic, sha256=sha)
     try:
-        npy.parent.mkdir(parents=True, exist_ok=True)
-        tmp = npy.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_open(npy) as f:
             np.save(f, arr)
-        os.replace(tmp, npy)
     except OSError:
         pass  # a read-only cache is not an error
     return arr

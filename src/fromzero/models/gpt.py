@@ -8,7 +8,8 @@ out; ``attention="sdpa"`` (the default) computes the same thing with torch's fus
 Modern choices that help small models are config fields with tested defaults: rotary position
 embeddings, QK-norm, ReLU², weight tying, zero-initialised output projections; LayerNorm or
 RMSNorm (LayerNorm is the default: same loss here, and on CPUs its fused backward kernel is 4x
-faster than RMSNorm's). docs/gpt.md has the measurements behind each default.
+faster than RMSNorm's). docs/gpt.md has the measurements behind each default. The hand-written
+kernels that make training cheaper are applied from outside (``fromzero.kernels.use_kernels``).
 
 Example:
     >>> import torch
@@ -21,95 +22,15 @@ Example:
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import make_config, register_model
-from ..errors import ConfigError, ShapeError
-
-CHOICES = {"activation": ("relu2", "gelu"), "norm": ("layernorm", "rmsnorm"),
-           "pos_emb": ("rope", "learned"), "attention": ("sdpa", "explicit")}
-
-
-@dataclass
-class GPTConfig:
-    """Hyper-parameters of a GPT. ``vocab_size`` comes from the tokenizer when pre-training."""
-    vocab_size: int = 50304      # GPT-2's 50257 padded to a multiple of 64
-    block_size: int = 1024       # context length T
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768            # C; head size = n_embd // n_head
-    mlp_ratio: int = 4           # MLP hidden size = mlp_ratio * n_embd
-    activation: str = "relu2"    # relu2 (ReLU squared) | gelu
-    norm: str = "layernorm"      # layernorm (no bias unless bias=True) | rmsnorm
-    pos_emb: str = "rope"        # rope (rotary) | learned (GPT-2's position table)
-    rope_base: float = 10000.0
-    qk_norm: bool = True         # normalise each head's queries and keys (with `norm`)
-    tie_weights: bool = True     # the output layer reuses the token embedding matrix
-    zero_init: bool = True       # output projections start at zero: each block starts as identity
-    bias: bool = False           # biases in Linear layers and LayerNorm
-    dropout: float = 0.0
-    attention: str = "sdpa"      # sdpa (fused kernel) | explicit (the formula, written out)
-    init_std: float = 0.02
-
-    def __post_init__(self):
-        problems = [f"{k}={getattr(self, k)!r} is not one of {', '.join(v)}"
-                    for k, v in CHOICES.items() if getattr(self, k) not in v]
-        for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "mlp_ratio"):
-            if not getattr(self, k) >= 1:
-                problems.append(f"{k} must be at least 1, got {getattr(self, k)!r}")
-        if self.n_head >= 1 and self.n_embd % self.n_head:
-            problems.append(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        elif self.pos_emb == "rope" and self.n_head >= 1 and (self.n_embd // self.n_head) % 2:
-            problems.append(f"rope needs an even head size, got n_embd/n_head = {self.n_embd // self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if problems:
-            raise ConfigError("GPTConfig: " + "; ".join(problems))
-
-    @property
-    def head_size(self) -> int:
-        return self.n_embd // self.n_head
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GPTConfig":
-        """Build from a dict; every unknown key and wrong type is reported at once (``ConfigError``)."""
-        return make_config(cls, dict(d), source="GPTConfig")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-# Named sizes. "shakespeare-char" is nanoGPT's CPU configuration of its shakespeare_char example.
-# The CPU sizes leave QK-norm off: on Tiny Shakespeare it gained ~0.008 validation loss (about
-# seed noise) for ~5% more time per step on a CPU (docs/gpt.md); the GPU sizes keep it.
-PRESETS: dict[str, dict] = {
-    "tiny": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, vocab_size=64),
-    "shakespeare-char": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, vocab_size=65, qk_norm=False),
-    "tang-char": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, vocab_size=6431, qk_norm=False),
-    "cpu-small": dict(n_layer=6, n_head=6, n_embd=192, block_size=128, vocab_size=4096, qk_norm=False),
-    "cpu-medium": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, vocab_size=4096, qk_norm=False),
-    "gpt2": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024),           # 124M
-    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024, block_size=1024),   # 350M
-    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280, block_size=1024),    # 774M
-}
-
-
-def gpt_config(preset: str = "tiny", **overrides) -> GPTConfig:
-    """The config of a named preset, with some fields overridden.
-
-    Example:
-        >>> gpt_config("shakespeare-char", dropout=0.1).n_embd
-        128
-    """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown GPT preset {preset!r}; expected one of: {', '.join(PRESETS)}")
-    return GPTConfig.from_dict({**PRESETS[preset], **overrides})
+from ..registry import register_model
+from ..errors import ShapeError
+from .configs import GPT_PRESETS as PRESETS, GPTConfig, gpt_config  # noqa: F401
 
 
 # --- attention -----------------------------------------------------------------------------------
@@ -144,40 +65,6 @@ def fused_attention(q, k, v, dropout_p: float = 0.0, training: bool = False) -> 
     return F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(t_q, t_k, q.device), dropout_p=p)
 
 
-class FlashAttention(torch.autograd.Function):
-    """Causal attention with torch's CPU flash kernel, keeping q, k, v and its output for backward
-    in ``save_dtype``.
-
-    Under CPU bf16 autocast attention runs in fp32 (see ``CausalSelfAttention.forward``); saving
-    its four (B, nh, T, hs) tensors in bf16, as autocast rounds what every matrix product saves,
-    halves the largest tensors a block keeps for backward. The forward pass is the same kernel as
-    ``fused_attention``; backward gets the saved tensors back in the input's dtype.
-    """
-
-    @staticmethod
-    def forward(ctx, q, k, v, save_dtype: torch.dtype):
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, True)
-        ctx.save_for_backward(*(t.to(save_dtype) for t in (q, k, v, out)), lse)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        *qkvo, lse = ctx.saved_tensors
-        q, k, v, out = (t.to(grad.dtype) for t in qkvo)
-        return (*torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-            grad, q, k, v, out, lse, 0.0, True), None)
-
-
-def cpu_attention_bf16_saved(q, k, v, dropout_p: float = 0.0, training: bool = False) -> torch.Tensor:
-    """``fused_attention``, through ``FlashAttention`` saving bf16 where it applies (CPU fp32
-    tensors that need gradients, causal self-attention without dropout)."""
-    if (q.device.type == "cpu" and q.dtype == torch.float32 and torch.is_grad_enabled()
-            and q.requires_grad and q.size(-2) == k.size(-2) and not (training and dropout_p)
-            and hasattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu_backward")):
-        return FlashAttention.apply(q, k, v, torch.bfloat16)
-    return fused_attention(q, k, v, dropout_p, training)
-
-
 # --- rotary position embeddings -------------------------------------------------------------------
 
 def rope_table(n: int, head_size: int, base: float, device=None, start: int = 0) -> torch.Tensor:
@@ -199,105 +86,6 @@ def apply_rope(x, freqs):
     return torch.view_as_real(xc * freqs).flatten(-2).type_as(x)
 
 
-class ReLUSquared(torch.autograd.Function):
-    """relu(x)², with a hand-written backward 2·relu(x)·grad: one saved tensor, in-place kernels."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.relu(x).square_()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return torch.relu(x).mul_(grad).mul_(2.0)
-
-
-def relu_squared(x):
-    if torch.is_grad_enabled() and x.requires_grad:
-        return ReLUSquared.apply(x)
-    return torch.relu(x).square()
-
-
-class ReLUSquaredLinear(torch.autograd.Function):
-    """``linear(relu(h)², W, b)`` that saves ``h`` but not ``a = relu(h)²``: backward recomputes ``a``.
-
-    Run as two autograd ops, the MLP's hidden activation would be saved twice (``h`` for the
-    activation's backward, ``a`` for the projection's); it is the largest tensor a block saves
-    (4·C per token): saving it once cuts the activations that ``shakespeare-char`` keeps for
-    backward under bf16 autocast by 18% (19.6 to 16.1 MB) for one more element-wise op.
-    With ``a = relu(h)²`` and ``y = a·Wᵀ + b``:
-    ∂a = ∂y·W,  ∂h = ∂a · 2·relu(h),  ∂W = ∂yᵀ·a,  ∂b = Σ ∂y  (dtypes follow ``∂y``, as under autocast).
-    """
-
-    @staticmethod
-    def forward(ctx, h, weight, bias):
-        ctx.save_for_backward(h, weight)
-        ctx.has_bias = bias is not None
-        return F.linear(torch.relu(h).square(), weight, bias)
-
-    @staticmethod
-    def backward(ctx, grad):                                        # grad: (..., out)
-        h, weight = ctx.saved_tensors
-        g = grad.reshape(-1, grad.shape[-1])                        # (N, out)
-        r = torch.relu(h)
-        a = r.square().reshape(-1, h.shape[-1])                     # (N, hidden), recomputed
-        grad_h = r.mul_(grad @ weight.to(grad.dtype)).mul_(2.0)     # r is not needed after this
-        grad_w = (g.t() @ a.to(g.dtype)).to(weight.dtype)           # (out, hidden)
-        grad_b = g.sum(0).to(weight.dtype) if ctx.has_bias else None
-        return grad_h, grad_w, grad_b
-
-
-class LayerNormLinear(torch.autograd.Function):
-    """``linear(layer_norm(x), W, b)`` that keeps x̂ = (x − μ)·rstd for backward in bf16, not ``x`` in fp32.
-
-    Each pre-norm sublayer starts with a LayerNorm and a Linear: run as two autograd ops under
-    bf16 autocast they save the norm's fp32 input (4 bytes per feature) and the Linear's bf16
-    input (2 more). x̂ in bf16 (2 bytes) is enough for both backward passes: LayerNorm's
-    gradient depends on ``x`` only through x̂ and rstd, and the Linear's input is h = x̂·γ + β.
-    With it ``shakespeare-char`` saves 8.8 MB of activations per step instead of 13.1. With ∂h = ∂y·W:
-    ∂W = ∂yᵀ·h,  ∂b = Σ ∂y,  ∂γ = Σ ∂h·x̂,  ∂β = Σ ∂h,
-    ∂x = rstd·(∂x̂ − mean(∂x̂) − x̂·mean(∂x̂·x̂)) with ∂x̂ = ∂h·γ (``fromzero.scratch.norm``).
-    ``save_dtype`` is the dtype x̂ is kept in (bf16 in training; float64 checks the formulas).
-    """
-
-    @staticmethod
-    def forward(ctx, x, gamma, beta, weight, bias, eps: float, save_dtype: torch.dtype):
-        xhat, _, rstd = torch.native_layer_norm(x, x.shape[-1:], None, None, eps)
-        h = xhat * gamma if beta is None else torch.addcmul(beta, xhat, gamma)
-        ctx.save_for_backward(xhat.to(save_dtype), rstd, gamma, beta, weight)
-        ctx.has_bias = bias is not None
-        return F.linear(h, weight, bias)
-
-    @staticmethod
-    def backward(ctx, grad):                                        # grad: (..., out)
-        xs, rstd, gamma, beta, weight = ctx.saved_tensors
-        h = xs * gamma.to(xs.dtype)                                 # recomputed, in the saved dtype
-        if beta is not None:
-            h += beta.to(xs.dtype)
-        g = grad.reshape(-1, grad.shape[-1])                        # (N, out)
-        grad_w = (g.t() @ h.reshape(-1, h.shape[-1]).to(g.dtype)).to(weight.dtype)
-        grad_b = g.sum(0).to(weight.dtype) if ctx.has_bias else None
-        grad_h = (grad @ weight.to(grad.dtype)).to(rstd.dtype)     # (..., C)
-        # the LayerNorm backward kernel reads x; any x with the same x̂ and rstd will do: x̂/rstd
-        grad_x, grad_gamma, grad_beta = torch.ops.aten.native_layer_norm_backward(
-            grad_h, xs / rstd, xs.shape[-1:], torch.zeros_like(rstd), rstd, gamma, beta,
-            [True, True, beta is not None])
-        return grad_x, grad_gamma, grad_beta, grad_w, grad_b, None, None
-
-
-def norm_linear(norm: nn.Module | None, linear: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``linear(norm(x))`` (``linear(x)`` without a norm): through ``LayerNormLinear`` when training
-    under CPU bf16 autocast with a plain LayerNorm and Linear (not a LoRA-wrapped one)."""
-    if norm is None:
-        return linear(x)
-    if (type(norm) is nn.LayerNorm and norm.weight is not None and type(linear) is nn.Linear
-            and x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and torch.is_grad_enabled()):
-        return LayerNormLinear.apply(x, norm.weight, norm.bias, linear.weight, linear.bias, norm.eps,
-                                     torch.bfloat16)
-    return linear(norm(x))
-
-
 # --- the model ------------------------------------------------------------------------------------
 
 def make_norm(config: GPTConfig) -> nn.Module:
@@ -307,6 +95,9 @@ def make_norm(config: GPTConfig) -> nn.Module:
 
 
 class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention of a normalised input (B, T, C), with QK-norm and rotary
+    positions; with a ``KVCache`` the new positions attend to the cached ones too."""
+
     def __init__(self, config: GPTConfig, layer_idx: int):
         super().__init__()
         self.layer_idx, self.n_head, self.hs = layer_idx, config.n_head, config.head_size
@@ -317,22 +108,15 @@ class CausalSelfAttention(nn.Module):
         self.resid_drop = nn.Dropout(config.dropout)
         self.attend = explicit_attention if config.attention == "explicit" else fused_attention
 
-    def forward(self, x, rope=None, cache=None, norm=None):
+    def forward(self, x, rope=None, cache=None):                             # x: (B, T, C)
         B, T, C = x.shape
-        qkv = norm_linear(norm, self.qkv, x).view(B, T, 3, self.n_head, self.hs)  # (B, T, 3, nh, hs)
-        if qkv.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # CPU bf16 autocast: bf16 pays off in the matrix products, but the CPU attention
-            # kernels (and small element-wise ones) are faster in fp32, so attention runs in fp32
-            # (keeping what it saves for backward in bf16, as autocast does for the products)
-            with torch.autocast("cpu", enabled=False):
-                attend = cpu_attention_bf16_saved if self.attend is fused_attention else self.attend
-                y = self._attend(qkv.float(), rope, cache, attend)
-        else:
-            y = self._attend(qkv, rope, cache, self.attend)
-        y = self.proj(y.reshape(B, T, C))                                     # (B, T, C)
+        qkv = self.qkv(x).view(B, T, 3, self.n_head, self.hs)                 # (B, T, 3, nh, hs)
+        y = self.heads(qkv, rope, cache, self.attend)                         # (B, T, nh, hs)
+        y = self.proj(y.reshape(B, T, C))                                     # (B, T, C): heads side by side
         return self.resid_drop(y) if self.dropout else y
 
-    def _attend(self, qkv, rope, cache, attend):
+    def heads(self, qkv, rope, cache, attend):
+        """Every head's ``attend(q, k, v)`` of the queries, keys and values in qkv (B, T, 3, nh, hs)."""
         qk, v = qkv[:, :, :2], qkv[:, :, 2]                                   # queries and keys together
         if self.qk_norm:                                                      # normalise each head's q, k
             qk = self.norm_qk(qk, (self.hs,))
@@ -355,13 +139,11 @@ class MLP(nn.Module):
         self.relu2 = config.activation == "relu2"
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x, norm=None):                       # (B, T, C)
-        h = norm_linear(norm, self.fc, x)                  # (B, T, 4C)
-        if self.relu2 and type(self.proj) is nn.Linear:    # not when wrapped (LoRA): see ReLUSquaredLinear
-            h = ReLUSquaredLinear.apply(h, self.proj.weight, self.proj.bias)
-        else:
-            h = self.proj(relu_squared(h) if self.relu2 else F.gelu(h))  # (B, T, C)
-        return self.drop(h) if self.drop.p else h
+    def forward(self, x):                                  # x: (B, T, C)
+        h = self.fc(x)                                     # (B, T, 4C)
+        h = torch.relu(h).square() if self.relu2 else F.gelu(h)
+        y = self.proj(h)                                   # (B, T, C)
+        return self.drop(y) if self.drop.p else y
 
 
 class Block(nn.Module):
@@ -370,11 +152,10 @@ class Block(nn.Module):
         self.norm1, self.attn = make_norm(config), CausalSelfAttention(config, layer_idx)
         self.norm2, self.mlp = make_norm(config), MLP(config)
 
-    def forward(self, x, rope=None, cache=None):
-        # pre-norm: x + attn(norm1(x)), x + mlp(norm2(x)); each sublayer applies its norm together
-        # with its first Linear (``norm_linear``), which saves less for backward
-        x = x + self.attn(x, rope, cache, norm=self.norm1)
-        return x + self.mlp(x, norm=self.norm2)
+    def forward(self, x, rope=None, cache=None):           # x: (B, T, C)
+        x = x + self.attn(self.norm1(x), rope, cache)      # pre-norm: each sublayer reads norm(x)
+        x = x + self.mlp(self.norm2(x))
+        return x
 
 
 @register_model("gpt", config_cls=GPTConfig)
@@ -434,6 +215,17 @@ class GPT(nn.Module):
         return table[start:start + T, None, None, :]        # (T, 1, 1, hs/2): over q/k and heads
 
     def forward(self, idx, targets=None, cache=None):
+        x = self.trunk(idx, cache)                          # (B, T, C)
+        if cache is not None:
+            x = x[:, -1:, :]                                # (B, 1, C): only the next token matters
+        logits = self.lm_head(self.norm_f(x))               # (B, T, vocab_size)
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+
+    def trunk(self, idx, cache=None):
+        """The residual stream (B, T, C) after the last block, for the token ids ``idx`` (B, T):
+        what the final norm reads. A ``KVCache`` is updated and advanced by T positions."""
         B, T = idx.shape
         start = 0 if cache is None else cache.pos
         if self.wpe is not None and start + T > self.config.block_size:
@@ -450,27 +242,12 @@ class GPT(nn.Module):
             x = block(x, rope, cache)
         if cache is not None:
             cache.advance(T)
-            x = x[:, -1:, :]                                # (B, 1, C): only the next token matters
-        logits = norm_linear(self.norm_f, self.lm_head, x)  # (B, T, vocab_size)
-        if targets is None:
-            return logits
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return x
 
     def hidden_states(self, idx):
         """The final normalised hidden states (B, T, n_embd) of ``idx`` (B, T), before the output
-        layer: what a task head reads when fine-tuning (``fromzero.finetune``). The same computation
-        as ``forward`` without a cache."""
-        B, T = idx.shape
-        if T > self.config.block_size:
-            raise ShapeError(f"sequence length {T} exceeds block_size {self.config.block_size}")
-        x = self.wte(idx)                                   # (B, T, C)
-        if self.wpe is not None:
-            x = x + self.wpe(torch.arange(T, device=idx.device))
-        x = self.drop(x)
-        rope = self._rope(0, T)
-        for block in self.blocks:
-            x = block(x, rope)
-        return self.norm_f(x)                               # (B, T, C)
+        layer: what a task head reads when fine-tuning (``fromzero.models.classifier``)."""
+        return self.norm_f(self.trunk(idx))                 # (B, T, C)
 
     def num_params(self, non_embedding: bool = True) -> int:
         """Parameter count (tied weights once); learned position embeddings excluded by default,

@@ -24,99 +24,26 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..checkpoint import load_model, make_config, read_json, save_json, save_model
+from ..checkpoint import load_model, save_model
+
+from ..io import read_json, save_json
 from ..device import resolve_device, seed_everything
-from ..distributed import STRATEGIES, is_main
+from .. import distributed as dist
+from ..distributed import is_main
 from ..errors import CheckpointError, ConfigError, DataError
-from ..finetune.data import PaddedBatches, encode_texts
-from ..finetune.lora import DEFAULT_TARGETS, merge_lora
-from ..finetune.model import POOLS, ClassifierConfig, GPTClassifier
-from ..finetune.params import count_params, freeze, param_groups
-from ..text.labelled import BUILTIN_TASKS, LabelledTask, load_task, normalize_text, read_labelled
+from ..kernels import use_kernels
+from ..lora import merge_lora
+from ..models.classifier import ClassifierConfig, GPTClassifier, count_params, freeze, param_groups
+from ..text.labelled import (BUILTIN_TASKS, LabelledTask, PaddedBatches, encode_texts, load_task,
+                             normalize_text, read_labelled)
 from ..text.tokenizer import load_tokenizer, save_tokenizer
-from ..train import EarlyStopping, Trainer
+from ..train import KeepBest, Trainer, place
 from ..train.schedules import WarmupCosine
-
-# the default peak learning rate of each way of training
-DEFAULT_LR = {"full": 1e-4, "lora": 2e-3, "scratch": 5e-4}
-
-
-@dataclass
-class FinetuneConfig:
-    """Fine-tuning settings. ``lr=None`` picks ``DEFAULT_LR`` for full, LoRA or from-scratch training."""
-    task: str = "sst2"            # a built-in task (sst2) or a labelled file/folder (text.labelled)
-    init: str = "pretrained"      # pretrained | scratch (same architecture, random weights)
-    epochs: int = 4
-    batch_size: int = 32
-    lr: float | None = None       # the head's peak learning rate
-    layer_decay: float = 1.0      # each layer below the head: this times the lr of the one above
-    weight_decay: float = 0.01
-    warmup: float = 0.1           # linear warmup over this fraction of the steps, then cosine decay
-    min_lr_ratio: float = 0.0
-    dropout: float = 0.1          # the backbone's dropout while fine-tuning
-    head_dropout: float = 0.1
-    pool: str = "mean"            # mean | last
-    freeze: str = ""              # comma-separated parts: embeddings, blocks, blocks:N, backbone, NAME
-    lora_rank: int = 0            # > 0: train LoRA adapters (and the head) only
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.0
-    lora_targets: str = ",".join(DEFAULT_TARGETS)
-    merge: bool = True            # fold the LoRA adapters into the weights before saving
-    evals_per_epoch: int = 1      # dev evaluations (model-selection points) per epoch
-    grad_clip: float = 1.0        # 0 = off
-    text_column: str = "text"
-    label_column: str = "label"
-    data_dir: str | None = None   # a folder holding a built-in task's files instead of the embedded copy
-    seed: int = 0
-    device: str = "auto"
-    strategy: str = "auto"        # ddp | fsdp | auto (ddp under torchrun) | none: docs/distributed.md
-    activation_checkpointing: bool = False
-
-    def __post_init__(self):
-        p = []
-        if self.strategy not in STRATEGIES:
-            p.append(f"strategy={self.strategy!r} is not one of {', '.join(STRATEGIES)}")
-        if self.strategy == "fsdp" and self.lora_rank and self.merge:
-            p.append("merging LoRA adapters needs whole weights, not FSDP shards: use strategy 'ddp' "
-                     "(LoRA trains few parameters) or keep the adapters unmerged (merge=False, --no-merge)")
-        if self.init not in ("pretrained", "scratch"):
-            p.append(f"init={self.init!r} is not one of pretrained, scratch")
-        if self.pool not in POOLS:
-            p.append(f"pool={self.pool!r} is not one of {', '.join(POOLS)}")
-        for k in ("epochs", "batch_size", "evals_per_epoch"):
-            if not (isinstance(getattr(self, k), int) and getattr(self, k) >= 1):
-                p.append(f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
-        if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            p.append(f"lr must be a positive number, got {self.lr!r}")
-        if not 0 < self.layer_decay <= 1:
-            p.append(f"layer_decay must be in (0, 1], got {self.layer_decay!r}")
-        if not 0 <= self.warmup < 1:
-            p.append(f"warmup must be a fraction in [0, 1), got {self.warmup!r}")
-        if not (isinstance(self.lora_rank, int) and self.lora_rank >= 0):
-            p.append(f"lora_rank must be an integer >= 0, got {self.lora_rank!r}")
-        for k in ("dropout", "head_dropout", "lora_dropout"):
-            if not 0 <= getattr(self, k) < 1:
-                p.append(f"{k} must be in [0, 1), got {getattr(self, k)!r}")
-        if p:
-            raise ConfigError("FinetuneConfig: " + "; ".join(p))
-
-    @property
-    def mode(self) -> str:
-        return "scratch" if self.init == "scratch" else "lora" if self.lora_rank else "full"
-
-    @property
-    def peak_lr(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.mode]
-
-
-def finetune_config(**overrides) -> FinetuneConfig:
-    """A ``FinetuneConfig``; unknown keys and wrong types are reported together with the valid keys."""
-    return make_config(FinetuneConfig, overrides, source="FinetuneConfig")
+from .configs import DEFAULT_LR, FinetuneConfig, finetune_config  # noqa: F401
 
 
 def _check_base(base_run) -> dict:
@@ -168,7 +95,7 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
     seed_everything(cfg.seed)
     tok = load_tokenizer(base_run)
     data = load_task(cfg.task, cfg.data_dir, cfg.text_column, cfg.label_column)
-    model = build_classifier(base_run, cfg, len(data.labels))
+    model = use_kernels(build_classifier(base_run, cfg, len(data.labels)))
     frozen = freeze(model, cfg.freeze) if cfg.freeze else []
     trainable, total = count_params(model)
     T = model.gpt.config.block_size
@@ -178,11 +105,11 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
         print(f"fine-tuning ({cfg.mode}) on {data.name}: {len(data.train):,} train / {len(data.dev):,} dev "
               f"examples, {len(data.labels)} classes; {trainable:,} of {total:,} parameters trainable "
               f"({100 * trainable / total:.2f}%)", file=sys.stderr)
-    steps = -(-len(train) // cfg.evals_per_epoch)              # optimizer steps between evaluations
-    n_evals = cfg.epochs * cfg.evals_per_epoch
-    trainer = _trainer(model, cfg, steps * n_evals, n_evals, out, verbose, callbacks)
+    every = -(-len(train) // cfg.evals_per_epoch)              # optimizer steps between evaluations
+    max_steps = cfg.epochs * cfg.evals_per_epoch * every
+    trainer = _trainer(model, cfg, max_steps, out, verbose, callbacks)
     t0 = time.perf_counter()
-    trainer.fit(train, epochs=n_evals, steps_per_epoch=steps, validation_data=dev)
+    trainer.fit(train, max_steps=max_steps, eval_every=every, validation_data=dev)
     train_time = time.perf_counter() - t0
     if cfg.lora_rank and cfg.merge:
         merge_lora(model)
@@ -198,21 +125,20 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
     return metrics
 
 
-def _trainer(model, cfg: FinetuneConfig, total_steps: int, n_evals: int, out: Path, verbose: int,
-             callbacks) -> Trainer:
+def _trainer(model, cfg: FinetuneConfig, total_steps: int, out: Path, verbose: int, callbacks) -> Trainer:
     """The Trainer of a fine-tuning run: AdamW on ``param_groups`` (per-layer learning rates), warmup
     + cosine decay, cross-entropy, and the best-dev-accuracy weights restored at the end."""
     def optimizer(m):
         return torch.optim.AdamW(param_groups(m, cfg.peak_lr, cfg.weight_decay, cfg.layer_decay),
                                  betas=(0.9, 0.98))
 
-    best = EarlyStopping(monitor="val_accuracy", mode="max", patience=n_evals + 1, restore_best=True)
-    return Trainer(model, optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                   callbacks=[best, *callbacks], device=resolve_device(cfg.device),
+    device = dist.init(cfg.device)  # this process's device; joins torchrun's process group, if any
+    return Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
+                   optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                   callbacks=[KeepBest("val_accuracy", mode="max"), *callbacks], device=device,
                    grad_clip=cfg.grad_clip or None,
                    schedule=WarmupCosine(int(cfg.warmup * total_steps), total_steps, cfg.min_lr_ratio),
-                   run_dir=out, verbose=verbose, keep_checkpoints=1, strategy=cfg.strategy,
-                   activation_checkpointing=cfg.activation_checkpointing)
+                   run_dir=out, verbose=verbose, keep_checkpoints=1)
 
 
 def _save_run(out: Path, model, tok, data: LabelledTask, cfg: FinetuneConfig, base_run: Path, metrics: dict):
@@ -231,8 +157,6 @@ def _save_run(out: Path, model, tok, data: LabelledTask, cfg: FinetuneConfig, ba
 # --- saved runs: ``fromzero evaluate RUN`` / ``fromzero predict RUN "a sentence"`` ---------------
 
 def _load(run_dir, device):
-    import fromzero.finetune.model  # noqa: F401  (registers "gpt-classifier")
-
     run_dir = Path(run_dir)
     spec = read_json(run_dir / "model.json")
     return spec, load_model(run_dir, device), load_tokenizer(run_dir)

@@ -22,69 +22,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import load_model, make_config, read_json, save_json, save_model
+from ..checkpoint import load_model, save_model
+
+from ..config import make_config
+
+from ..io import read_json, save_json
 from ..device import seed_everything
 from ..errors import ConfigError, DataError
+from ..models.forecaster import Forecaster, ForecasterConfig
 from ..timeseries import baselines as B
 from ..timeseries.data import builtin, load_series
 from ..timeseries.metrics import report
-from ..timeseries.model import Forecaster, ForecasterConfig
 from ..timeseries.plot import plot_forecast
 from ..timeseries.windows import Scaler, Split, make_windows, split_rows, time_features, window_starts
-from ..train import EarlyStopping, Trainer
-
-
-@dataclass
-class ForecastConfig:
-    """Data, model and training settings. ``None`` means the built-in series' standard setup."""
-    data: str = "ett"                # ett | melbourne | a CSV path
-    target: str | None = None        # columns to forecast, comma-separated, or "all"
-    inputs: str = "all"              # input columns, comma-separated, or "all"; they include the targets
-    time_col: str | None = "auto"    # the time column ("auto": the first column if it holds dates)
-    lookback: int | None = None      # input steps (default: the series' standard, else 96)
-    horizon: int | None = None       # steps to forecast (default: the series' standard, else 1)
-    split: str | None = None         # "0.7,0.1,0.2" (fractions) or "8640,2880,2880" (rows)
-    season: int | None = None        # period of the seasonal-naive baseline, in rows
-    cell: str = "lstm"               # lstm | gru | rnn | none (the linear skip alone: a baseline)
-    hidden: int = 64
-    n_layer: int = 1
-    dropout: float = 0.0
-    norm: str = "last"               # per-window normalisation: last | mean | none
-    skip: bool = True                # linear lookback -> horizon skip
-    channel_independent: bool = False
-    time_features: bool = False      # calendar covariates (day of year, hour) as extra inputs
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 3                # epochs without a better validation loss before stopping
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self):
-        p = []
-        if self.cell not in ("lstm", "gru", "rnn", "none"):
-            p.append(f"cell={self.cell!r} is not one of lstm, gru, rnn, none")
-        if self.norm not in ("last", "mean", "none"):
-            p.append(f"norm={self.norm!r} is not one of last, mean, none")
-        for k in ("lookback", "horizon", "season"):
-            v = getattr(self, k)
-            if v is not None and not (isinstance(v, int) and v >= 1):
-                p.append(f"{k} must be an integer >= 1, got {v!r}")
-        for k in ("hidden", "n_layer", "epochs", "batch_size", "patience"):
-            if not (isinstance(getattr(self, k), int) and getattr(self, k) >= 1):
-                p.append(f"{k} must be an integer >= 1, got {getattr(self, k)!r}")
-        if p:
-            raise ConfigError("ForecastConfig: " + "; ".join(p))
-
-
-# The recipe of each built-in series (ForecastConfig fields). docs/rnn.md lists the alternatives
-# tried, with their validation and test scores.
-RECIPES = {
-    "ett": dict(target="all", hidden=64, norm="last", skip=True, epochs=10, lr=1e-3, batch_size=32),
-    "melbourne": dict(target="Temp", hidden=32, norm="none", time_features=True, epochs=30, lr=1e-3,
-                      batch_size=32, patience=5),
-}
+from ..train import EarlyStopping, KeepBest, Trainer
+from .configs import FORECAST_RECIPES as RECIPES, ForecastConfig
 
 
 def forecast_config(data: str = "ett", **overrides) -> ForecastConfig:
@@ -220,7 +172,7 @@ def train_forecast(out, cfg: ForecastConfig | None = None, verbose: int = 1) -> 
     out = Path(out)
     trainer = Trainer(model, optimizer="adam", lr=cfg.lr, weight_decay=cfg.weight_decay, loss="mse",
                       metrics=["mae"], device=cfg.device, run_dir=out, verbose=verbose,
-                      callbacks=[EarlyStopping("val_loss", patience=cfg.patience, restore_best=True)])
+                      callbacks=[EarlyStopping("val_loss", patience=cfg.patience), KeepBest("val_loss")])
     trainer.fit((torch.from_numpy(xtr), torch.from_numpy(ytr)), epochs=cfg.epochs, batch_size=cfg.batch_size,
                 validation_data=(torch.from_numpy(xva), torch.from_numpy(yva)), seed=cfg.seed)
     val, test = score(model, p, "val", cfg.device), score(model, p, "test", cfg.device)

@@ -1,9 +1,9 @@
 """Pre-train a GPT on text through the one ``Trainer``: ``fromzero pretrain gpt``.
 
-An iteration-based run maps onto the trainer's epochs: one "epoch" is ``eval_interval``
-optimizer steps on an endless stream of random windows, then a validation loss on a fixed set
-of validation windows, a text sample, tokens/s and MFU (added to the epoch logs), and a
-resumable checkpoint. The run directory gets ``model.safetensors`` + ``model.json``, the
+Step-based training (``Trainer.fit(max_steps=max_iters, eval_every=eval_interval)``) on an
+endless stream of random windows; every ``eval_interval`` steps a validation loss on a fixed set
+of validation windows, a text sample, tokens/s and MFU (added to the logs), and a resumable
+checkpoint. The run directory gets ``model.safetensors`` + ``model.json``, the
 ``tokenizer.json``, ``pretrain.json`` (this config) and the history.
 
 Example:
@@ -17,96 +17,31 @@ import dataclasses
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
-from ..checkpoint import load_weights, make_config, read_json, save_json, save_model
+from ..checkpoint import load_model, load_weights, save_model
+
+from ..config import make_config
+
+from ..io import read_json, save_json
 from .. import distributed as dist
 from ..device import native_bf16, resolve_device, seed_everything
 from ..errors import ConfigError
+from ..generate import generate_text
+from ..kernels import use_kernels
 from ..models.gpt import GPT, PRESETS, GPTConfig
-from ..rnn import lm as rnn_lm
+from ..models import rnn_lm
 from ..text.data import RandomWindows, eval_batches, load_corpus, train_tokenizer
 from ..text.tokenizer import load_tokenizer, save_tokenizer
-from ..train import Callback, Trainer
+from ..train import Callback, Trainer, place
+from ..train.muon import muon
+from ..train.optim import adamw
 from ..train.schedules import WarmupCosine, WarmupStableDecay, constant
+from .configs import GPT_RECIPES as RECIPES, PretrainConfig
 
-
-# the PretrainConfig fields with a fixed set of values (the CLI offers the same)
-CHOICES = {"tokenizer": ("char", "bpe"), "optimizer": ("adamw", "muon"),
-           "schedule": ("cosine", "wsd", "constant"), "device": ("auto", "cpu", "cuda", "mps"),
-           "strategy": dist.STRATEGIES, "amp": ("auto", "on", "off")}
-
-
-@dataclass
-class PretrainConfig:
-    """Training settings; the model's come from the preset (``GPTConfig`` fields)."""
-    tokenizer: str = "char"      # char | bpe
-    bpe_vocab_size: int = 4096   # BPE only
-    batch_size: int = 12
-    grad_accum: int = 1
-    max_iters: int = 2000        # optimizer steps
-    eval_interval: int = 250     # steps between validations, samples and checkpoints
-    eval_tokens: int = 2**20     # validation tokens per evaluation, evenly spaced (0 = the whole split)
-    optimizer: str = "adamw"     # adamw | muon (Muon for hidden matrices, AdamW for the rest)
-    lr: float = 3e-3             # AdamW's peak learning rate
-    muon_lr: float = 0.02        # Muon's peak learning rate
-    schedule: str = "cosine"     # cosine (warmup + cosine) | wsd (warmup-stable-decay) | constant
-    warmup: int = 100
-    min_lr_ratio: float = 0.1    # final lr = min_lr_ratio * lr
-    weight_decay: float = 0.1
-    beta2: float = 0.99
-    grad_clip: float = 1.0       # 0 = no clipping
-    compile: bool = False        # torch.compile the model
-    amp: str = "auto"            # bf16 autocast: auto (where the hardware has native bf16) | on | off
-    threads: int = 0             # CPU threads (0 = torch's default, one per core; 1 on a busy machine)
-    device: str = "auto"
-    seed: int = 1337
-    sample_tokens: int = 200     # tokens of text printed at each evaluation (0 = none)
-    sample_prompt: str = ""
-    peak_flops: float = 0.0      # for MFU; 0 = measure this device's matmul throughput (fp32, or bf16 with amp)
-    strategy: str = "auto"       # ddp | fsdp | auto (ddp under torchrun) | none: docs/distributed.md
-    activation_checkpointing: bool = False  # recompute each block's activations in backward
-    plot: bool = True            # history.png at the end (matplotlib; its import costs ~20 MB of memory)
-
-    def __post_init__(self):
-        p = []
-        p += [f"{k}={getattr(self, k)!r} is not one of {', '.join(v)}" for k, v in CHOICES.items()
-              if getattr(self, k) not in v]
-        for k in ("batch_size", "grad_accum", "max_iters", "eval_interval"):
-            if getattr(self, k) < 1:
-                p.append(f"{k} must be at least 1, got {getattr(self, k)}")
-        for k in ("lr", "muon_lr"):
-            if not getattr(self, k) > 0:
-                p.append(f"{k} must be positive, got {getattr(self, k)}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            p.append(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.tokenizer == "bpe" and not 257 <= self.bpe_vocab_size:
-            p.append(f"bpe_vocab_size must be at least 257, got {self.bpe_vocab_size}")
-        if p:
-            raise ConfigError("PretrainConfig: " + "; ".join(p))
-
-
-# The default recipe of each preset: PretrainConfig fields, then GPTConfig fields.
-RECIPES: dict[str, dict] = {
-    "tiny": dict(batch_size=8, max_iters=50, eval_interval=25, warmup=5, lr=3e-3, sample_tokens=0,
-                 eval_tokens=2048),
-    # nanoGPT's CPU shakespeare_char size (4x4x128, context 64, batch 12, 2000 iterations, no dropout)
-    "shakespeare-char": dict(batch_size=12, max_iters=2000, eval_interval=250, warmup=100, lr=3e-3),
-    # the same size on the Tang poems (6,431 characters), with room for two poems of context
-    "tang-char": dict(batch_size=16, max_iters=1500, eval_interval=250, warmup=100, lr=3e-3,
-                      eval_tokens=65536),
-    "cpu-small": dict(batch_size=32, max_iters=3000, eval_interval=250, warmup=100, lr=3e-3),
-    "cpu-medium": dict(batch_size=64, max_iters=5000, eval_interval=500, warmup=200, lr=1e-3),
-    "gpt2": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=16, grad_accum=32, max_iters=5000,
-                 eval_interval=500, warmup=700, lr=6e-4, beta2=0.95),
-    "gpt2-medium": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=8, grad_accum=64,
-                        max_iters=5000, eval_interval=500, warmup=700, lr=3e-4, beta2=0.95),
-    "gpt2-large": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=4, grad_accum=128,
-                       max_iters=5000, eval_interval=500, warmup=700, lr=2.5e-4, beta2=0.95),
-}
 
 # Model families pretrain() builds: name -> (model class, config class, presets, recipes).
 FAMILIES = {"gpt": (GPT, GPTConfig, PRESETS, RECIPES),
@@ -136,17 +71,6 @@ def split_overrides(preset: str, overrides: dict, family: str = "gpt") -> tuple[
 
 # --- callbacks ----------------------------------------------------------------------------------
 
-class StopAt(Callback):
-    """Stop after ``max_steps`` optimizer steps (the last "epoch" may be short)."""
-
-    def __init__(self, max_steps: int):
-        self.max_steps = max_steps
-
-    def on_batch_end(self, trainer, logs):
-        if trainer.step >= self.max_steps:
-            trainer.stop_training = True
-
-
 class SampleText(Callback):
     """Print a short text sample after each evaluation (with the KV cache)."""
 
@@ -154,14 +78,10 @@ class SampleText(Callback):
         self.tok, self.n, self.prompt, self.seed, self.file = tokenizer, n_tokens, prompt, seed, file
 
     def on_epoch_end(self, trainer, epoch, logs):
-        from ..generate import generate_text
-
         if self.n <= 0 or not (dist.is_main() or dist.is_sharded(trainer.model)):
             return  # under FSDP every rank takes part in the forward passes; rank 0 prints
         text = generate_text(trainer.model, self.prompt, self.n, temperature=0.8, top_k=200,
                              seed=self.seed, tokenizer=self.tok, on_note=lambda s: None)
-        from tqdm.auto import tqdm
-
         if dist.is_main():
             tqdm.write(f"--- sample after step {trainer.step} ---\n{self.prompt}{text}\n---",
                        file=self.file or sys.stderr)
@@ -225,10 +145,8 @@ def _schedule(cfg: PretrainConfig):
 def _optimizer(cfg: PretrainConfig):
     betas = (0.9, cfg.beta2)
     if cfg.optimizer == "muon":
-        from ..train.muon import muon
         return lambda model: muon(model, lr=cfg.lr, muon_lr=cfg.muon_lr, weight_decay=cfg.weight_decay,
                                   betas=betas)
-    from ..train.optim import adamw
     return lambda model: adamw(model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=betas)
 
 
@@ -251,7 +169,7 @@ def _from_init(init, model_over: dict, out: Path):
                           f"only dropout may change, got {', '.join(changed)}")
     tok = load_tokenizer(init)
     save_tokenizer(tok, out / "tokenizer.json")
-    return tok, GPTConfig.from_dict({**spec["config"], **model_over})
+    return tok, make_config(GPTConfig, {**spec["config"], **model_over}, source="GPTConfig")
 
 
 def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt", resume: bool = False,
@@ -266,7 +184,7 @@ def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt
         callbacks: more ``Callback`` objects for the trainer.
         init: a pre-trained run to continue from (domain adaptation): its tokenizer and model
             config are used and its weights loaded; model overrides may only change ``dropout``.
-        family: the model family, a key of ``FAMILIES``: ``"gpt"``, or ``"lstm"`` (``fromzero.rnn.lm``).
+        family: the model family, a key of ``FAMILIES``: ``"gpt"``, or ``"lstm"`` (``fromzero.models.rnn_lm``).
         **overrides: ``PretrainConfig`` fields (``max_iters=500``, ``lr=1e-3``, ...) and
             ``GPTConfig`` fields (``block_size=128``, ``dropout=0.1``, ...).
     """
@@ -292,12 +210,13 @@ def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt
             tok, mcfg = _from_init(init, model_over, out)
         else:
             tok = _tokenizer(data, cfg, out, resume or not dist.is_main())
-            mcfg = config_cls.from_dict({**presets[preset], **model_over, "vocab_size": tok.vocab_size})
+            mcfg = make_config(config_cls, {**presets[preset], **model_over, "vocab_size": tok.vocab_size},
+                                   source=config_cls.__name__)
         corpus = load_corpus(data, tok)
     train = RandomWindows(corpus.train, cfg.batch_size, mcfg.block_size, seed=cfg.seed)
     val = eval_batches(corpus.val, mcfg.block_size, batch_size=cfg.batch_size * cfg.grad_accum,
                        max_tokens=cfg.eval_tokens or None)
-    model = model_cls(mcfg)
+    model = use_kernels(model_cls(mcfg))
     if init:
         load_weights(Path(init) / "model.safetensors", model)
     amp = native_bf16(device) if cfg.amp == "auto" else cfg.amp == "on"
@@ -307,16 +226,14 @@ def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt
               f"{len(corpus.train):,} train / {len(corpus.val):,} val tokens; {device}, "
               f"{'bf16 autocast' if amp else 'fp32'}", file=sys.stderr)
     callbacks = [Throughput(model, mcfg.block_size, cfg.peak_flops, torch.bfloat16 if amp else torch.float32),
-                 StopAt(cfg.max_iters),
                  SampleText(tok, cfg.sample_tokens if verbose else 0, cfg.sample_prompt, cfg.seed),
                  *callbacks]
-    trainer = Trainer(model, optimizer=_optimizer(cfg), loss=None, callbacks=callbacks, device=device,
+    trainer = Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
+                      optimizer=_optimizer(cfg), loss=None, callbacks=callbacks, device=device,
                       grad_clip=cfg.grad_clip or None, grad_accum=cfg.grad_accum,
                       schedule=_schedule(cfg), amp=amp, compile=cfg.compile, run_dir=out, verbose=verbose,
-                      strategy=cfg.strategy, activation_checkpointing=cfg.activation_checkpointing,
                       plot=cfg.plot)
-    epochs = -(-cfg.max_iters // cfg.eval_interval)
-    trainer.fit(train, epochs=epochs, steps_per_epoch=cfg.eval_interval, validation_data=val,
+    trainer.fit(train, max_steps=cfg.max_iters, eval_every=cfg.eval_interval, validation_data=val,
                 resume=resume)
     last = trainer.history.epochs[-1] if trainer.history.epochs else {}
     save_model(out, model, extra={"task": "language-modeling", "data": str(data), "preset": preset,
@@ -330,8 +247,6 @@ def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt
 
 def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     """Validation loss (and perplexity) of a saved language model on its corpus's validation split."""
-    from ..checkpoint import load_model
-
     run_dir = Path(run_dir)
     spec = read_json(run_dir / "model.json")
     model, tok = load_model(run_dir), load_tokenizer(run_dir)
@@ -343,7 +258,5 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
 
 def predict_run(run_dir, prompt, device="auto", max_new_tokens: int = 200, top=None, **kw) -> dict:
     """Generated text after ``prompt`` (``top``, the classifiers' option, does not apply)."""
-    from ..generate import generate_text
-
     text = generate_text(run_dir, prompt, max_new_tokens, device=resolve_device(device), **kw)
     return {"text": text, "lines": [prompt + text]}

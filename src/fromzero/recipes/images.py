@@ -5,8 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
-from ..checkpoint import load_model, read_json
+from ..checkpoint import load_model
+
+from ..io import read_json
 from ..datasets import load_mnist
 from ..device import resolve_device
 from ..errors import DataError
@@ -31,8 +34,6 @@ def load_image(path, size: int = 28) -> tuple[torch.Tensor, bool]:
     Dark-on-light images (a digit drawn on white paper) are inverted to MNIST's light-on-dark;
     the second value tells whether that happened.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: image file not found")

@@ -17,49 +17,25 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..checkpoint import load_model, make_config, read_json, save_json, save_model
+from ..checkpoint import load_model, save_model
+
+from ..config import make_config
+
+from ..io import read_json, save_json
 from ..device import seed_everything
-from ..errors import ConfigError, DataError
-from ..layers import Dense, Dropout, Embedding, Input
+from ..errors import DataError
+from ..layers import GRU, LSTM, Dense, Dropout, Embedding, GlobalMaxPool1D, Input
 from ..model import Sequential
-from ..rnn.layers import GRU, LSTM, GlobalMaxPool1D
 from ..text.labelled import load_task, normalize_text
-from ..train import EarlyStopping
+from ..train import EarlyStopping, KeepBest, Trainer
+from .configs import TextRNNConfig
 
 PAD, UNK = 0, 1
-
-
-@dataclass
-class TextRNNConfig:
-    """Data, model and training settings of ``train_text_rnn``."""
-    data: str = "sst2"          # a built-in task (sst2), or a labelled file or folder
-    cell: str = "lstm"          # lstm | gru
-    units: int = 128            # per direction
-    embed_dim: int = 128
-    bidirectional: bool = True
-    max_len: int = 0            # words per sentence, longer ones cut (0: the longest training one, <= 256)
-    min_freq: int = 2           # words seen fewer times in training are "unknown" (1: 74% dev, 2: 79%)
-    embed_dropout: float = 0.5  # on the word vectors
-    dropout: float = 0.5        # before the output layer
-    epochs: int = 10
-    batch_size: int = 50
-    lr: float = 1e-3
-    patience: int = 3
-    seed: int = 0
-    device: str = "auto"
-
-    def __post_init__(self):
-        if self.cell not in ("lstm", "gru"):
-            raise ConfigError(f"TextRNNConfig: cell must be 'lstm' or 'gru', got {self.cell!r}")
-        for k in ("dropout", "embed_dropout"):
-            if not 0 <= getattr(self, k) < 1:
-                raise ConfigError(f"TextRNNConfig: {k} must be in [0, 1), got {getattr(self, k)!r}")
 
 
 def build_vocab(texts, min_freq: int = 1) -> list[str]:
@@ -104,9 +80,10 @@ def train_text_rnn(out, cfg: TextRNNConfig | None = None, verbose: int = 1, **ov
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   lr=cfg.lr, device=cfg.device)
     out = Path(out)
-    stop = EarlyStopping("val_accuracy", patience=cfg.patience, mode="max", restore_best=True)
+    stop = [EarlyStopping("val_accuracy", patience=cfg.patience, mode="max"),
+            KeepBest("val_accuracy", mode="max")]
     history = model.fit(xs["train"], ys["train"], batch_size=cfg.batch_size, epochs=cfg.epochs,
-                        validation_data=(xs["dev"], ys["dev"]), callbacks=[stop], seed=cfg.seed,
+                        validation_data=(xs["dev"], ys["dev"]), callbacks=stop, seed=cfg.seed,
                         verbose=verbose, run_dir=out)
     metrics = {"dev_accuracy": model.evaluate(xs["dev"], ys["dev"])["accuracy"],
                "epochs": len(history.epochs), "params": model.count_params(), "vocab_size": len(vocab)}
@@ -126,8 +103,6 @@ def train_text_rnn(out, cfg: TextRNNConfig | None = None, verbose: int = 1, **ov
 
 def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     """Test loss and accuracy of a saved run on its task's test split (``data_dir``: another copy)."""
-    from ..train import Trainer
-
     spec = read_json(Path(run_dir) / "model.json")
     vocab = read_json(Path(run_dir) / spec["vocab"])
     task = load_task(spec["data"], data_dir if spec["data"] == "sst2" else None)

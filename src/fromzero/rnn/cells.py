@@ -1,6 +1,6 @@
 """Recurrent cells written out gate by gate, as in the textbooks (tutorial 1.2.4).
 
-These are the readable versions. The layers in ``fromzero.rnn.layers`` run torch's fused
+These are the readable versions. The layers in ``fromzero.layers.recurrent`` run torch's fused
 modules (``nn.RNN``, ``nn.LSTM``, ``nn.GRU``), which compute exactly the same functions much
 faster; ``tests/rnn`` checks that outputs and gradients agree.
 

@@ -11,7 +11,9 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
+from tqdm import tqdm
 
+from ..datasets import load_mnist
 from ..errors import ConfigError, unknown_name
 from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
 from .losses import softmax_cross_entropy_backward, softmax_cross_entropy_forward
@@ -112,8 +114,6 @@ def train_mnist(model: str = "cnn", epochs: int | None = None, batch_size: int |
         >>> r["test_accuracy"] > 0.5
         True
     """
-    from ..datasets import load_mnist
-
     if model not in PRESETS:
         raise unknown_name("scratch model", model, PRESETS)
     overrides = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr,
@@ -149,5 +149,4 @@ def train_mnist(model: str = "cnn", epochs: int | None = None, batch_size: int |
 
 
 def _bar(total: int, desc: str):
-    from tqdm import tqdm
     return tqdm(total=total, desc=desc, unit="img", unit_scale=True, leave=True)

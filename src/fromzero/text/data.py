@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -27,9 +25,9 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..io import EMBEDDED, atomic_open, cache_dir, save_json, verified
 from .tokenizer import BPETokenizer, make_tokenizer, tokenizer_fingerprint
 
-EMBEDDED = Path(__file__).resolve().parent.parent / "_data"
 CHUNK_CHARS = 1 << 20
 
 
@@ -54,18 +52,6 @@ BUILTIN = {
 }
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("FROMZERO_CACHE", Path.home() / ".cache" / "fromzero"))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def corpus_files(data) -> list[Path]:
     """The files of ``data``: a built-in name (checked against its sha256), a file, or a folder.
 
@@ -73,14 +59,7 @@ def corpus_files(data) -> list[Path]:
     """
     if str(data) in BUILTIN:
         b = BUILTIN[str(data)]
-        path = EMBEDDED / b.file
-        if not path.is_file():
-            raise DataError(f"built-in corpus {b.name!r}: {path} is missing from the installation")
-        got = _sha256(path)
-        if got != b.sha256:
-            raise DataError(f"built-in corpus {b.name!r}: {path} has sha256 {got}, expected {b.sha256} "
-                            f"(the file is corrupt or was modified)")
-        return [path]
+        return [verified(EMBEDDED / b.file, b.sha256, f"built-in corpus {b.name!r}")]
     path = Path(data).expanduser()
     if path.is_file():
         return [path]
@@ -189,21 +168,14 @@ def load_corpus(data, tokenizer, val_frac: float = 0.1, cache: Path | None = Non
     files = corpus_files(data)
     dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
     root = Path(cache or cache_dir()) / "tokens"
-    root.mkdir(parents=True, exist_ok=True)
     key = _cache_key(files, tokenizer)
     path, meta_path = root / f"{key}.bin", root / f"{key}.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
     if meta is None or not path.is_file() or path.stat().st_size != meta["n"] * np.dtype(dtype).itemsize:
-        fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                n = _encode_to(files, tokenizer, out, dtype)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(path) as out:
+            n = _encode_to(files, tokenizer, out, dtype)
         meta = {"n": n, "dtype": np.dtype(dtype).name, "files": [str(f) for f in files]}
-        meta_path.write_text(json.dumps(meta, ensure_ascii=False))
+        save_json(meta_path, meta)
     n = meta["n"]
     if n < 2:
         raise DataError(f"--data {data!r}: the corpus has {n} token(s); at least 2 are needed")
@@ -236,35 +208,17 @@ class RandomWindows:
         self.tokens, self.batch_size, self.block_size = tokens, batch_size, block_size
         self.seed, self.batches = seed, 0
         self._offsets = np.arange(block_size + 1)
-        self.rank, self.world_size, self.by_batches = 0, 1, False  # see shard_rank
 
     def __iter__(self):
         while True:
             yield self.next_batch()
 
     def next_batch(self):
-        n = self.batches + (self.rank if self.by_batches else 0)
-        rng = np.random.default_rng([self.seed, n])
+        rng = np.random.default_rng([self.seed, self.batches])
         starts = rng.integers(0, len(self.tokens) - self.block_size, size=self.batch_size)
-        if self.world_size > 1 and not self.by_batches:  # this rank's rows of batch n
-            from ..train.data import rank_rows
-            starts = starts[rank_rows(len(starts), self.rank, self.world_size)]
         buf = torch.from_numpy(self.tokens[starts[:, None] + self._offsets].astype(np.int64))  # (B, T+1)
-        self.batches += self.world_size if self.by_batches else 1
+        self.batches += 1
         return buf[:, :-1].contiguous(), buf[:, 1:].contiguous()
-
-    def shard_rank(self, rank: int, world_size: int, grad_accum: int = 1) -> int:
-        """Read rank ``rank``'s share of the stream; returns its micro-batches per optimizer step.
-
-        When ``world_size`` divides ``grad_accum``, each rank takes whole batches (rank r: batches
-        r, r + world_size, ...) and accumulates ``grad_accum // world_size`` of them; otherwise each
-        rank takes its rows of every batch. Either way the ranks together read the batches a
-        single process would, and ``batches`` counts the whole stream, so a checkpoint resumes
-        on any number of ranks.
-        """
-        self.rank, self.world_size = rank, world_size
-        self.by_batches = world_size > 1 and grad_accum % world_size == 0
-        return grad_accum // world_size if self.by_batches else grad_accum
 
     def state_dict(self) -> dict:
         return {"seed": self.seed, "batches": self.batches}

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from ..errors import DataError
+from ..io import atomic_write_text
 
 EOT = "<|endoftext|>"  # BPE's document separator and start token
 
@@ -99,8 +101,6 @@ class BPETokenizer:
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 4096, min_frequency: int = 2) -> "BPETokenizer":
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
         if not 257 <= vocab_size <= 2**32 - 1:
             raise DataError(f"BPE vocab_size must be at least 257 (256 bytes + {EOT}), got {vocab_size}")
         tk = Tokenizer(models.BPE())
@@ -147,8 +147,6 @@ def tokenizer_fingerprint(tok) -> str:
 
 def save_tokenizer(tok, path) -> Path:
     """Write ``tok`` as JSON (atomically) to ``path`` (a file, or a run directory)."""
-    from ..checkpoint import atomic_write_text
-
     path = Path(path)
     if path.is_dir():
         path = path / "tokenizer.json"
@@ -171,8 +169,6 @@ def load_tokenizer(path):
         if isinstance(d, dict) and d.get("type") == "char":
             return CharTokenizer(d["chars"])
         if isinstance(d, dict) and isinstance(d.get("model"), dict) and d["model"].get("type") == "BPE":
-            from tokenizers import Tokenizer
-
             return BPETokenizer(Tokenizer.from_str(json.dumps(d)))
     except Exception as e:  # the tokenizers library raises plain Exceptions on bad files
         raise DataError(f"{path}: not a valid tokenizer file ({type(e).__name__}: {e})") from None

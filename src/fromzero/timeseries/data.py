@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-
-EMBEDDED = Path(__file__).resolve().parent.parent / "_data"
+from ..io import EMBEDDED, verified
 
 
 @dataclass(frozen=True)
@@ -77,21 +75,10 @@ class TimeSeries:
         return [self.columns.index(n) for n in names]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def builtin_path(name: str) -> Path:
     """The embedded file of a built-in series, after checking its SHA-256."""
     b = BUILTIN[ALIASES.get(name, name)]
-    path = EMBEDDED / b.file
-    if not path.is_file():
-        raise DataError(f"built-in series {b.name!r}: {path} is missing from the installation")
-    got = _sha256(path)
-    if got != b.sha256:
-        raise DataError(f"built-in series {b.name!r}: {path} has sha256 {got}, expected {b.sha256} "
-                        "(the file is corrupt or was modified)")
-    return path
+    return verified(EMBEDDED / b.file, b.sha256, f"built-in series {b.name!r}")
 
 
 def builtin(name: str) -> Builtin | None:

@@ -15,10 +15,10 @@ def plot_forecast(path, actual, forecast, baseline=None, history=None, times=Non
         baseline: a naive forecast over the same steps, for comparison.
         times: x-axis values for ``history`` followed by the forecast steps (default: step numbers).
     """
-    import matplotlib
+    import matplotlib  # lazy: matplotlib.pyplot costs ~1 s and only the end of a run draws
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: as above
 
     n_hist = 0 if history is None else len(history)
     x = np.arange(n_hist + len(actual)) if times is None else np.asarray(times)

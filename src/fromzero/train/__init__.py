@@ -1,10 +1,8 @@
 """Training: the one loop (Trainer), its callbacks, and the registries it reads names from."""
 from . import schedules
-from .callbacks import Callback, CSVLogger, EarlyStopping, History, PlotHistory, ProgressBar
-from .data import TensorBatches
+from .callbacks import Callback, CSVLogger, EarlyStopping, History, KeepBest, PlotHistory, ProgressBar
 from .optim import register_optimizer
-from .trainer import NonFiniteError, Trainer, as_batches
+from .trainer import NonFiniteError, Trainer, place
 
-__all__ = ["Trainer", "Callback", "History", "ProgressBar", "CSVLogger", "PlotHistory",
-           "EarlyStopping", "TensorBatches", "NonFiniteError", "as_batches", "register_optimizer",
-           "schedules"]
+__all__ = ["Trainer", "place", "Callback", "History", "ProgressBar", "CSVLogger", "PlotHistory",
+           "EarlyStopping", "KeepBest", "NonFiniteError", "register_optimizer", "schedules"]

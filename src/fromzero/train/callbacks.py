@@ -1,17 +1,21 @@
-"""Callbacks: everything that cuts across training (progress, logging, plots, checkpoints, stopping).
+"""Callbacks: everything that cuts across training (progress, logging, plots, stopping, model selection).
 
 A callback overrides any of the hooks below. Callbacks with state expose
-``state_dict``/``load_state_dict``; the trainer saves it with its checkpoints.
+``state_dict``/``load_state_dict``; the trainer's ``Checkpointer`` saves it with its checkpoints.
 """
 from __future__ import annotations
 
 import csv
+import io
 import math
 import sys
 import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from ..errors import FromzeroError
+from ..io import atomic_write_text
 
 
 class Callback:
@@ -55,8 +59,9 @@ class ProgressBar(Callback):
         self.bar = None
 
     def on_epoch_begin(self, trainer, epoch):
-        self.bar = tqdm(total=trainer.steps_per_epoch, desc=f"epoch {epoch + 1}/{trainer.epochs}",
-                        unit="step", leave=False, file=self.file, dynamic_ncols=True, mininterval=0.5)
+        desc, total = _period(trainer, epoch)
+        self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, file=self.file,
+                        dynamic_ncols=True, mininterval=0.5)
         self.t0, self.samples = time.perf_counter(), 0
 
     def on_batch_end(self, trainer, logs):
@@ -73,7 +78,16 @@ class ProgressBar(Callback):
         self.bar.close()
         shown = {k: v for k, v in logs.items() if k not in ("epoch", "step")}
         line = " - ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
-        tqdm.write(f"epoch {epoch + 1}/{trainer.epochs}: {line}", file=self.file)
+        tqdm.write(f"{_period(trainer, epoch)[0]}: {line}", file=self.file)
+
+
+def _period(trainer, epoch: int) -> tuple[str, int]:
+    """(name, steps) of an epoch, or in step-based training of the steps up to an evaluation."""
+    n = trainer.steps_per_epoch
+    if not trainer.max_steps:
+        return f"epoch {epoch + 1}/{trainer.epochs}", n
+    end = min((epoch + 1) * n, trainer.max_steps)
+    return f"step {end}/{trainer.max_steps}", end - epoch * n
 
 
 class CSVLogger(Callback):
@@ -83,12 +97,8 @@ class CSVLogger(Callback):
         self.path = Path(path)
 
     def on_epoch_end(self, trainer, epoch, logs):
-        from ..checkpoint import atomic_write_text
-
         rows = trainer.history.epochs
         keys = list(dict.fromkeys(k for r in rows for k in r))
-        import io
-
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=keys, restval="")
         w.writeheader()
@@ -107,10 +117,10 @@ class PlotHistory(Callback):
 
 
 def plot_history(history: dict, path) -> Path:
-    import matplotlib
+    import matplotlib  # lazy: matplotlib.pyplot costs ~1 s and only the end of a run draws
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: as above
 
     names = [k for k in history if not k.startswith("val_") and k not in
              ("epoch", "step", "lr", "time_s", "samples_per_s") and isinstance(history[k][0], (int, float))]
@@ -131,34 +141,71 @@ def plot_history(history: dict, path) -> Path:
     return path
 
 
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved for ``patience`` epochs; optionally restore the best weights."""
+class _Monitor(Callback):
+    """The best value of ``monitor`` in the epoch logs so far (``mode``: "min" or "max")."""
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 3, mode: str = "min",
-                 restore_best: bool = True):
-        self.monitor, self.patience, self.mode, self.restore_best = monitor, patience, mode, restore_best
-        self.best, self.wait, self.best_state = None, 0, None
+    def __init__(self, monitor: str, mode: str):
+        if mode not in ("min", "max"):
+            raise FromzeroError(f"mode: expected 'min' or 'max', got {mode!r}")
+        self.monitor, self.mode, self.best = monitor, mode, None
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def improved(self, logs) -> bool | None:
+        """True for a new best (recorded), False for none, None when ``logs`` lacks ``monitor``."""
         v = logs.get(self.monitor)
         if v is None:
-            return
-        better = self.best is None or (v < self.best if self.mode == "min" else v > self.best)
+            return None
+        if self.best is None or (v < self.best if self.mode == "min" else v > self.best):
+            self.best = v
+            return True
+        return False
+
+
+class EarlyStopping(_Monitor):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs (add ``KeepBest`` to also
+    end with the best weights)."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 3, mode: str = "min"):
+        super().__init__(monitor, mode)
+        self.patience, self.wait = patience, 0
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        better = self.improved(logs)
         if better:
-            self.best, self.wait = v, 0
-            if self.restore_best:
-                self.best_state = {k: t.detach().clone() for k, t in trainer.model.state_dict().items()}
-        else:
+            self.wait = 0
+        elif better is not None:
             self.wait += 1
             if self.wait >= self.patience:
                 trainer.stop_training = True
-
-    def on_train_end(self, trainer, logs):
-        if self.restore_best and self.best_state is not None:
-            trainer.model.load_state_dict(self.best_state)
 
     def state_dict(self):
         return {"best": self.best, "wait": self.wait}
 
     def load_state_dict(self, state):
         self.best, self.wait = state["best"], state["wait"]
+
+
+class KeepBest(_Monitor):
+    """Keep a copy of the weights at the best ``monitor`` value and load it back when training
+    ends: model selection on the validation set.
+
+    Example:
+        >>> trainer = Trainer(model, callbacks=[KeepBest("val_accuracy", mode="max")])  # doctest: +SKIP
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "min"):
+        super().__init__(monitor, mode)
+        self.weights = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.improved(logs):
+            self.weights = {k: t.detach().clone() for k, t in trainer.model.state_dict().items()}
+
+    def on_train_end(self, trainer, logs):
+        if self.weights is not None:
+            trainer.model.load_state_dict(self.weights)
+
+    def state_dict(self):
+        return {"best": self.best}
+
+    def load_state_dict(self, state):
+        self.best = state["best"]

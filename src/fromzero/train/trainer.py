@@ -2,25 +2,24 @@
 
 Per optimizer step: forward, loss, backward (``grad_accum`` micro-batches), optional gradient
 clipping, a guard against non-finite values, the optimizer step, the learning-rate schedule.
-Everything else (progress bar, history, checkpoints, plots, early stopping) is a callback.
+Everything else is a callback (progress bar, history, plots, early stopping, keeping the best
+weights) or the ``Checkpointer`` (resumable state). Parallelism is applied to the model before
+the trainer sees it (``distributed.parallelize``).
 """
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
 
-from .. import checkpoint as ckpt
 from .. import distributed as dist
+from ..batches import as_batches
+from ..checkpoint import Checkpointer
 from ..device import autocast, resolve_device
 from ..errors import FromzeroError
 from .callbacks import CSVLogger, History, PlotHistory, ProgressBar
-from .data import TensorBatches
 from .losses import get_loss
 from .metrics import get_metrics
 from .optim import get_optimizer
@@ -49,39 +48,24 @@ def _batch_size(x) -> int:
     return len(x) if hasattr(x, "__len__") else 1
 
 
-def seed_worker(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: give NumPy and ``random`` in each worker a distinct seed
-    derived from torch's per-worker seed (itself derived from the loader's generator), so that
-    workers differ from each other and a run with the same seed repeats exactly."""
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s)
-    random.seed(s)
+def _convolutional(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
-def as_batches(data, batch_size: int = 32, shuffle: bool = False, seed: int = 0, num_workers: int = 0):
-    """Anything the trainer accepts -> an iterable of batches.
-
-    ``(x, y)`` arrays/tensors -> ``TensorBatches``; a ``Dataset`` -> ``DataLoader``; an iterable of
-    batches (a ``DataLoader``, a token stream) is used as it is.
-    """
-    if isinstance(data, tuple) and len(data) in (1, 2) and all(
-            isinstance(a, (torch.Tensor, np.ndarray)) for a in data):
-        return TensorBatches(*data, batch_size=batch_size, shuffle=shuffle, seed=seed)
-    if isinstance(data, (torch.Tensor, np.ndarray)):
-        return TensorBatches(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
-    if isinstance(data, Dataset) and not isinstance(data, torch.utils.data.IterableDataset):
-        if len(data) == 0:
-            raise FromzeroError("expected at least one sample, got an empty Dataset")
-        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                          generator=torch.Generator().manual_seed(seed), worker_init_fn=seed_worker)
-    if hasattr(data, "__iter__"):
-        return data
-    raise FromzeroError(f"data: expected (x, y) arrays, a Dataset, a DataLoader or an iterable of "
-                        f"batches, got {type(data).__name__}")
+def place(model: nn.Module, device) -> nn.Module:
+    """``model`` on ``device``, before ``parallelize``; a convolutional one in channels_last (NHWC),
+    which lets oneDNN/cuDNN run convolutions and pooling without layout reorders (~10% faster
+    for the MNIST CNN on CPU: benchmarks/mnist_cnn.py --variants)."""
+    model.to(device)
+    return model.to(memory_format=torch.channels_last) if _convolutional(model) else model
 
 
 class Trainer:
     """Train any ``nn.Module``. See docs/architecture.md for the full contract.
+
+    ``model`` is a plain module (the trainer moves it to ``device``) or what
+    ``distributed.parallelize`` returned for it (a DDP wrapper, an FSDP-sharded module), already
+    on its device. ``trainer.model`` is always the plain module.
 
     Example:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
@@ -96,37 +80,22 @@ class Trainer:
                  metrics=(), callbacks=(), device="auto", grad_clip: float | None = None,
                  grad_accum: int = 1, schedule=None, amp="auto", compile: bool = False,
                  run_dir=None, verbose: int = 1, nan_guard: str | None = "stop",
-                 checkpoint_every: int | None = None, keep_checkpoints: int = 2,
-                 memory_format: str = "auto", strategy: str | None = "auto",
-                 activation_checkpointing: bool = False, plot: bool = True):
+                 checkpoint_every: int | None = None, keep_checkpoints: int = 2, plot: bool = True):
         # plot: write run_dir/history.png at the end (matplotlib: ~20 MB more memory for the import).
         # checkpoint_every: also checkpoint every N optimizer steps (run_dir runs always checkpoint
-        # at the end of each epoch); keep_checkpoints: how many to keep.
-        # strategy: "ddp" | "fsdp" | "auto" (ddp when torchrun started several processes) | None;
-        # see fromzero.distributed.parallelize and docs/distributed.md.
+        # after each epoch or evaluation); keep_checkpoints: how many to keep.
         if not isinstance(model, nn.Module):
             raise FromzeroError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         if grad_accum < 1:
             raise FromzeroError(f"grad_accum: expected an integer >= 1, got {grad_accum}")
         if nan_guard not in (None, "stop", "skip"):
             raise FromzeroError(f"nan_guard: expected 'stop', 'skip' or None, got {nan_guard!r}")
-        if memory_format not in ("auto", "channels_last", "contiguous"):
-            raise FromzeroError(f"memory_format: expected 'auto', 'channels_last' or 'contiguous', "
-                                f"got {memory_format!r}")
         self.device = resolve_device(device)
-        strategy = dist.check_strategy(strategy)
-        if strategy != "none":
-            self.device = dist.init(self.device)  # joins torchrun's process group, if any
-        self.model = model.to(self.device)
-        # channels_last (NHWC) lets oneDNN/cuDNN run convolutions and pooling without layout
-        # reorders: ~10% faster for the MNIST CNN on CPU (benchmarks/mnist_cnn.py --variants)
-        self.channels_last = memory_format == "channels_last" or (
-            memory_format == "auto" and any(isinstance(m, nn.Conv2d) for m in model.modules()))
-        if self.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        wrapped = dist.parallelize(self.model, strategy, activation_checkpointing)
-        self.forward = torch.compile(wrapped) if compile else wrapped
-        dist.fork_rng()  # several processes: each its own dropout masks
+        self.model = dist.unwrap(model)
+        if model is self.model and not (dist.world_size() > 1 and dist.is_sharded(model)):
+            place(model, self.device)
+        self.channels_last = _convolutional(self.model)  # image batches follow the model's layout
+        self.forward = torch.compile(model) if compile else model
         self.loss_fn = get_loss(loss)
         self.metrics = get_metrics(metrics)
         self.optimizer = get_optimizer(optimizer, self.model, lr, weight_decay)
@@ -136,7 +105,7 @@ class Trainer:
         self._accum = grad_accum  # micro-batches per step on this rank (fewer when ranks share them)
         self.amp, self.nan_guard = amp, nan_guard
         self.run_dir = Path(run_dir) if run_dir else None
-        self.checkpoint_every, self.keep_checkpoints = checkpoint_every, keep_checkpoints
+        self.checkpointer = Checkpointer(self.run_dir, every=checkpoint_every, keep=keep_checkpoints)
         self.history = History()
         # the user's callbacks run first, so that keys they add to the epoch logs (tokens/s,
         # MFU, ...) reach the history, the progress line and history.csv
@@ -149,7 +118,7 @@ class Trainer:
                 self.callbacks.append(PlotHistory(self.run_dir / "history.png"))
         self.step, self.epoch, self.stop_training = 0, 0, False
         self.epochs = self.steps_per_epoch = 0
-        self.train_data = None
+        self.max_steps = self.train_data = self._acc = None
 
     # --- one step ------------------------------------------------------------------------------
     def compute_loss(self, batch):
@@ -205,10 +174,10 @@ class Trainer:
         bad = f"loss is {loss.item()}" if not torch.isfinite(loss) else f"gradient norm is {gnorm.item()}"
         self.optimizer.zero_grad(set_to_none=True)
         if self.nan_guard == "stop":
-            last = ckpt.list_checkpoints(self.run_dir) if self.run_dir else []
+            last = self.checkpointer.latest()
             raise NonFiniteError(f"non-finite value at step {self.step + 1}: {bad}; training stopped "
                                  "before the optimizer step (parameters unchanged)"
-                                 + (f"; last good checkpoint: {last[-1]}" if last else ""))
+                                 + (f"; last good checkpoint: {last}" if last else ""))
         return bad
 
     # --- loops ---------------------------------------------------------------------------------
@@ -225,27 +194,27 @@ class Trainer:
 
     def fit(self, train, epochs: int = 1, steps_per_epoch: int | None = None, validation_data=None,
             validation_steps: int | None = None, batch_size: int = 32, shuffle: bool = True,
-            seed: int = 0, resume: bool | str = False):
-        """Train for ``epochs`` epochs; returns the ``History`` callback (``.history`` dict).
+            seed: int = 0, resume: bool | str = False, max_steps: int | None = None,
+            eval_every: int | None = None):
+        """Train; returns the ``History`` callback (one entry per epoch or evaluation).
 
-        With ``resume=True`` (or a checkpoint path) training continues from the newest complete
-        checkpoint in ``run_dir`` up to ``epochs`` in total, mid-epoch included.
+        How long: ``epochs`` passes over ``train`` (or of ``steps_per_epoch`` steps), or
+        ``max_steps`` optimizer steps in total with an evaluation every ``eval_every`` steps
+        (default: at the end), the unit of endless streams such as a GPT's random windows. Each
+        epoch or evaluation ends with validation, logs and a checkpoint. ``train``: ``(x, y)``
+        arrays, a ``Dataset`` (both batched with ``batch_size``, ``shuffle``, ``seed``), a
+        ``DataLoader`` or any iterable of batches. ``resume=True`` (or a checkpoint path)
+        continues from the newest checkpoint of ``run_dir`` to the same total, mid-epoch included.
         """
-        self.train_data = as_batches(train, batch_size, shuffle, seed)
-        self.train_data, self._accum = dist.shard_batches(self.train_data, self.grad_accum)
-        if steps_per_epoch is None:
-            try:
-                steps_per_epoch = max(1, -(-len(self.train_data) // self.grad_accum))
-            except TypeError:
-                raise FromzeroError("steps_per_epoch: required for a data stream without a length") from None
-        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        data = as_batches(train, batch_size, shuffle, seed)
+        self.train_data, self._accum = dist.shard(data, self.grad_accum)
+        self._set_length(data, epochs, steps_per_epoch, max_steps, eval_every)
         self.val_data = None if validation_data is None else as_batches(validation_data, batch_size)
         self.validation_steps = validation_steps
         self._acc = None
-        resumed = False
-        if resume:  # continue to `epochs` in total from the newest checkpoint
-            resumed = self.resume(resume if isinstance(resume, (str, Path)) else None)
-        if not resumed:  # like Keras: each fit() call trains `epochs` epochs and returns its own history
+        path = resume if isinstance(resume, (str, Path)) else None
+        if not (resume and self.checkpointer.restore(self, path)):
+            # like Keras: each fit() call trains `epochs` epochs and returns its own history
             self.epoch, self.history.epochs = 0, []
         self._iter = iter(self.train_data)
         if self._acc and not hasattr(self.train_data, "load_state_dict"):
@@ -254,14 +223,33 @@ class Trainer:
         self.stop_training = False
         self._fire("on_train_begin")
         logs = {}
-        while self.epoch < epochs and not self.stop_training:
+        while self.epoch < self.epochs and not (self.stop_training or self._done()):
             logs = self._run_epoch(self.epoch)
             self.epoch += 1
             self._fire("on_epoch_end", self.epoch - 1, logs)
             if self.run_dir:
-                self.save_checkpoint()
+                self.checkpointer.save(self)
         self._fire("on_train_end", logs)
         return self.history
+
+    def _set_length(self, data, epochs, steps_per_epoch, max_steps, eval_every) -> None:
+        """``epochs`` of ``steps_per_epoch`` steps; with ``max_steps``, periods of ``eval_every``."""
+        if max_steps is not None:
+            eval_every = max_steps if eval_every is None else eval_every
+            for k, v in (("max_steps", max_steps), ("eval_every", eval_every)):
+                if not (isinstance(v, int) and v >= 1):
+                    raise FromzeroError(f"{k}: expected an integer >= 1, got {v!r}")
+            steps_per_epoch, epochs = eval_every, -(-max_steps // eval_every)
+        elif steps_per_epoch is None:
+            try:
+                steps_per_epoch = max(1, -(-len(data) // self.grad_accum))
+            except TypeError:
+                raise FromzeroError("a data stream without a length needs max_steps "
+                                    "(or steps_per_epoch)") from None
+        self.epochs, self.steps_per_epoch, self.max_steps = epochs, steps_per_epoch, max_steps
+
+    def _done(self) -> bool:
+        return self.max_steps is not None and self.step >= self.max_steps
 
     def _new_acc(self) -> dict:
         """The epoch's running sums. They stay on the device, so adding a step's loss needs no sync."""
@@ -274,7 +262,8 @@ class Trainer:
         return torch.as_tensor(value, dtype=dtype).to(self.device)
 
     def _run_epoch(self, epoch: int) -> dict:
-        """One epoch; its running sums live in ``self._acc`` so that a mid-epoch checkpoint holds them."""
+        """One epoch (or evaluation period); its running sums live in ``self._acc`` so that a
+        mid-epoch checkpoint holds them."""
         self.model.train()
         acc = self._acc = self._acc or self._new_acc()
         self._fire("on_epoch_begin", epoch)
@@ -298,11 +287,11 @@ class Trainer:
                      "loss": lambda: float(acc["loss_sum"]) / max(acc["n"], 1),
                      "metrics": {k: (lambda k=k: float(msum[k]) / max(mcount[k], 1)) for k in msum}}
             self._fire("on_batch_end", blogs)
-            if self.stop_training:
+            if self.stop_training or self._done():
                 break
-            if (self.run_dir and self.checkpoint_every and self.step % self.checkpoint_every == 0
-                    and i + 1 < self.steps_per_epoch):
-                self.save_checkpoint()
+            every = self.checkpointer.every
+            if self.run_dir and every and self.step % every == 0 and i + 1 < self.steps_per_epoch:
+                self.checkpointer.save(self)
         dt = time.perf_counter() - self._t0
         acc = self._global_acc(acc)  # the sums over every rank
         msum, mcount = acc["msum"], acc["mcount"]
@@ -321,7 +310,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data, steps: int | None = None, batch_size: int = 256) -> dict:
         """Mean loss and metrics over ``data`` (all of it, or ``steps`` batches)."""
-        data = dist.eval_rows(as_batches(data, batch_size))  # each rank: its rows of each batch
+        data, _ = dist.shard(as_batches(data, batch_size), exact=True)  # each rank: its rows of each batch
         was_training = self.model.training
         self.model.eval()
         loss_sum, n = 0.0, 0
@@ -363,35 +352,17 @@ class Trainer:
         self.model.train(was_training)
         return torch.cat(outs)
 
-    # --- checkpoints ---------------------------------------------------------------------------
+    # --- the loop's own state (the Checkpointer saves it with the rest) -----------------------
     def state_dict(self) -> dict:
-        state = {"optimizer": dist.optimizer_state_dict(self.model, self.optimizer),
-                 "step": self.step, "epoch": self.epoch,
-                 "rng": {"torch": torch.get_rng_state(), "numpy": _np_state(), "python": random.getstate()},
-                 "callbacks": {k: cb.state_dict() for k, cb in self._named_callbacks()
-                               if hasattr(cb, "state_dict")}}
-        if torch.cuda.is_available():
-            state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-        if hasattr(self.train_data, "state_dict"):
-            state["data"] = self.train_data.state_dict()
-        if self._acc is not None:  # a mid-epoch checkpoint: the epoch's running sums (all ranks')
+        """The loop's position: ``step``, ``epoch`` and, mid-epoch, the epoch's running sums
+        (``acc``, over every rank). ``Checkpointer.state_dict`` adds the optimizer, data, RNG."""
+        state = {"step": self.step, "epoch": self.epoch}
+        if self._acc is not None:
             state["acc"] = dict(self._global_acc(self._acc), time_s=time.perf_counter() - self._t0)
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        dist.load_optimizer_state_dict(self.model, self.optimizer, state["optimizer"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(_np_unstate(state["rng"]["numpy"]))
-        random.setstate(_tuples(state["rng"]["python"]))
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"][:torch.cuda.device_count()])
-        dist.fork_rng()  # rank 0's saved stream, forked again per rank
-        for k, cb in self._named_callbacks():
-            if k in state["callbacks"] and hasattr(cb, "load_state_dict"):
-                cb.load_state_dict(state["callbacks"][k])
-        if "data" in state and hasattr(self.train_data, "load_state_dict"):
-            self.train_data.load_state_dict(state["data"])
         self._acc = state.get("acc")
         if self._acc is not None and not dist.is_main():  # rank 0 carries the saved sums
             self._acc = dict(self._new_acc(), step_in_epoch=self._acc["step_in_epoch"],
@@ -418,34 +389,6 @@ class Trainer:
             if fn is not None:
                 fn(self, *args)
 
-    def _named_callbacks(self):
-        """(key, callback) pairs keyed by class name (``Name#2`` for a second one), so that a
-        resumed run with other callbacks still matches each state to its callback."""
-        seen = {}
-        for cb in self.callbacks:
-            name = type(cb).__name__
-            seen[name] = seen.get(name, 0) + 1
-            yield (name if seen[name] == 1 else f"{name}#{seen[name]}"), cb
-
-    def save_checkpoint(self) -> Path:
-        state, weights = self.state_dict(), dist.full_state_dict(self.model)  # collectives under FSDP
-        path = self.run_dir / "checkpoints" / f"step-{self.step:08d}"
-        if dist.is_main():
-            path = ckpt.save_checkpoint(self.run_dir, self.step, weights, state, keep=self.keep_checkpoints)
-        dist.barrier()
-        return path
-
-    def resume(self, path=None) -> bool:
-        """Load the newest complete checkpoint of ``run_dir`` (or ``path``); False if there is none."""
-        if path is None:
-            found = ckpt.list_checkpoints(self.run_dir) if self.run_dir else []
-            if not found:
-                return False
-            path = found[-1]
-        state = ckpt.load_checkpoint(path, self.model)
-        self.load_state_dict(state)
-        return True
-
 
 def _total_norm(grads) -> torch.Tensor:
     if not grads:
@@ -453,17 +396,3 @@ def _total_norm(grads) -> torch.Tensor:
     if hasattr(nn.utils, "get_total_norm"):  # torch >= 2.6
         return nn.utils.get_total_norm(grads)
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-
-
-def _np_state():
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached": float(cached)}
-
-
-def _np_unstate(s):
-    return (s["name"], s["keys"].numpy().astype(np.uint32), s["pos"], s["has_gauss"], s["cached"])
-
-
-def _tuples(x):
-    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x

@@ -1,0 +1,315 @@
+"""The recipes' settings: plain dataclasses and default recipes, no torch.
+
+Each field's default, allowed values and, where it is a command-line option, its help are
+written here once: the recipes, ``check`` and the command line (``fromzero.cli``) read them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import check, make_config, opt
+from ..errors import ConfigError
+from ..models.configs import LORA_TARGETS, POOLS
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+STRATEGIES = ("auto", "ddp", "fsdp", "none")   # docs/distributed.md
+
+
+# The options several recipes share (a dataclass field can belong to one class only).
+def device_opt():
+    return opt("auto", "where to run: auto picks CUDA, then MPS (Apple), then CPU", choices=DEVICES)
+
+
+def seed_opt(default: int = 0):
+    return opt(default, "random seed for weights and data order")
+
+
+def strategy_opt():
+    return opt("auto", "data parallelism over processes: ddp (a full copy per process), fsdp (parameters, "
+               "gradients and optimizer state sharded), auto (ddp when launched as several processes), "
+               "none", choices=STRATEGIES)
+
+
+def checkpointing_opt():
+    return opt(False, "recompute each block's activations in the backward pass (less memory, ~30% more compute)")
+
+
+def _raise(config, problems: list[str]) -> None:
+    if problems:
+        raise ConfigError(f"{type(config).__name__}: " + "; ".join(problems))
+
+
+# --- fromzero train mnist-cnn (recipes/mnist.py) -------------------------------------------------
+
+
+@dataclass
+class MnistConfig:
+    """The tutorial's CNN on MNIST (or Fashion-MNIST): data, training and devices."""
+    epochs: int = opt(10, "passes over the training images", range=">= 1")
+    batch_size: int = opt(128, "images per step", range="[1, 65536]")
+    lr: float = opt(1e-3, "Adam's peak learning rate", range="(0, 10]")
+    seed: int = seed_opt()
+    dataset: str = opt("mnist", "which dataset: mnist is embedded; fashion-mnist is read from --data-dir or "
+                       "downloaded", choices=("mnist", "fashion-mnist"))
+    data_dir: str | None = opt(None, "folder with the IDX files", shown="the embedded copy")
+    schedule: str = opt("cosine", "learning rate: warmup + cosine decay, or constant as in the tutorial",
+                        choices=("cosine", "constant"))
+    device: str = device_opt()
+    limit: int | None = opt(None, "train on the first N training images only, for quick experiments",
+                            range=">= 1", shown="all 60,000")
+    strategy: str = strategy_opt()
+    activation_checkpointing: bool = checkpointing_opt()
+
+    def validate(self):
+        _raise(self, check(self))
+
+
+# The demo: 4 epochs with a cosine schedule reach ~99.1-99.2% in about two minutes on 2 CPU cores.
+MNIST_DEMO = dict(epochs=4, batch_size=128, lr=2e-3)
+
+# --- fromzero pretrain gpt|lstm (recipes/gpt.py) -------------------------------------------------
+
+
+@dataclass
+class PretrainConfig:
+    """Training settings; the model's come from the preset (``GPTConfig`` fields)."""
+    tokenizer: str = opt("char", "character level, or byte-level BPE trained on the corpus", choices=("char", "bpe"))
+    bpe_vocab_size: int = opt(4096, "vocabulary size of the BPE tokenizer")
+    batch_size: int = opt(12, "sequences per micro-batch", range=">= 1")
+    grad_accum: int = opt(1, "micro-batches per optimizer step (gradient accumulation)", range=">= 1")
+    max_iters: int = opt(2000, "optimizer steps in total", range=">= 1")
+    eval_interval: int = opt(250, "steps between validation, samples and checkpoints", range=">= 1")
+    eval_tokens: int = opt(2**20, "validation tokens per evaluation, evenly spaced windows (0 = the whole split)",
+                           range=">= 0")
+    optimizer: str = opt("adamw", "AdamW, or Muon for hidden matrices + AdamW for the rest",
+                         choices=("adamw", "muon"))
+    lr: float = opt(3e-3, "peak learning rate (AdamW's; Muon's is --muon-lr)", range="> 0")
+    muon_lr: float = opt(0.02, "peak learning rate of Muon's hidden matrices", range="> 0")
+    schedule: str = opt("cosine", "warmup + cosine decay, warmup-stable-decay, or a constant learning rate",
+                        choices=("cosine", "wsd", "constant"))
+    warmup: int = opt(100, "linear warmup steps", range=">= 0")
+    min_lr_ratio: float = opt(0.1, range="[0, 1]")   # final lr = min_lr_ratio * lr
+    weight_decay: float = opt(0.1, "decoupled weight decay of matrices and embeddings")
+    beta2: float = 0.99
+    grad_clip: float = opt(1.0, "clip the gradient norm to this (0 = off)")
+    compile: bool = opt(False, "torch.compile the model")
+    amp: str = opt("auto", "bf16 autocast: auto = where the hardware computes bf16 natively",
+                   choices=("auto", "on", "off"))
+    threads: int = opt(0, "CPU threads (0 = torch's default, one per core; use 1 on a busy machine)", range=">= 0")
+    device: str = device_opt()
+    seed: int = seed_opt(1337)
+    sample_tokens: int = opt(200, "tokens of sample text printed at each evaluation (0 = none)", range=">= 0")
+    sample_prompt: str = opt("", "the prompt of those samples")
+    peak_flops: float = opt(0.0, "the device's peak FLOP/s for MFU (0 = measure this device's matmul "
+                            "throughput: fp32, or bf16 with amp)", range=">= 0")
+    strategy: str = strategy_opt()
+    activation_checkpointing: bool = checkpointing_opt()
+    plot: bool = True            # history.png at the end (matplotlib; its import costs ~20 MB of memory)
+
+    def __post_init__(self):
+        p = check(self)
+        if self.tokenizer == "bpe" and not 257 <= self.bpe_vocab_size:
+            p.append(f"bpe_vocab_size must be at least 257, got {self.bpe_vocab_size}")
+        _raise(self, p)
+
+
+# The default recipe of each GPT preset: PretrainConfig fields, then GPTConfig fields.
+GPT_RECIPES: dict[str, dict] = {
+    "tiny": dict(batch_size=8, max_iters=50, eval_interval=25, warmup=5, lr=3e-3, sample_tokens=0,
+                 eval_tokens=2048),
+    # nanoGPT's CPU shakespeare_char size (4x4x128, context 64, batch 12, 2000 iterations, no dropout)
+    "shakespeare-char": dict(batch_size=12, max_iters=2000, eval_interval=250, warmup=100, lr=3e-3),
+    # the same size on the Tang poems (6,431 characters), with room for two poems of context
+    "tang-char": dict(batch_size=16, max_iters=1500, eval_interval=250, warmup=100, lr=3e-3,
+                      eval_tokens=65536),
+    "cpu-small": dict(batch_size=32, max_iters=3000, eval_interval=250, warmup=100, lr=3e-3),
+    "cpu-medium": dict(batch_size=64, max_iters=5000, eval_interval=500, warmup=200, lr=1e-3),
+    "gpt2": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=16, grad_accum=32, max_iters=5000,
+                 eval_interval=500, warmup=700, lr=6e-4, beta2=0.95),
+    "gpt2-medium": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=8, grad_accum=64,
+                        max_iters=5000, eval_interval=500, warmup=700, lr=3e-4, beta2=0.95),
+    "gpt2-large": dict(tokenizer="bpe", bpe_vocab_size=50304, batch_size=4, grad_accum=128,
+                       max_iters=5000, eval_interval=500, warmup=700, lr=2.5e-4, beta2=0.95),
+}
+
+# The default pre-training recipe of each recurrent LM preset (PretrainConfig fields).
+RNN_RECIPES: dict[str, dict] = {
+    "tiny": dict(batch_size=8, max_iters=50, eval_interval=25, warmup=5, lr=3e-3, sample_tokens=0,
+                 eval_tokens=2048),
+    # the GPT preset's recipe but a higher learning rate (1e-2 beat 3e-3 at 300 steps, 2.04 vs 2.23)
+    "shakespeare-char": dict(batch_size=12, max_iters=2000, eval_interval=250, warmup=100, lr=1e-2),
+}
+
+# --- fromzero finetune (recipes/finetune.py) -----------------------------------------------------
+
+# the default peak learning rate of each way of training
+DEFAULT_LR = {"full": 1e-4, "lora": 2e-3, "scratch": 5e-4}
+
+
+@dataclass
+class FinetuneConfig:
+    """Fine-tuning settings. ``lr=None`` picks ``DEFAULT_LR`` for full, LoRA or from-scratch training."""
+    task: str = opt("sst2", "sst2 (built in), or a labelled .tsv/.csv/.jsonl file with text and label columns, "
+                    "or a folder with train.* and optionally dev.* and test.*")
+    init: str = opt("pretrained", "the baseline: the same architecture and tokenizer, random weights",
+                    choices=("pretrained", "scratch"), flag="--scratch", const="scratch")
+    epochs: int = opt(4, "passes over the training set", range=">= 1")
+    batch_size: int = opt(32, "examples per step", range=">= 1")
+    lr: float | None = opt(None, "peak learning rate of the head", range="> 0",
+                           shown=f"{DEFAULT_LR['full']:g} full, {DEFAULT_LR['lora']:g} LoRA, "
+                                 f"{DEFAULT_LR['scratch']:g} --scratch")
+    layer_decay: float = opt(1.0, "discriminative learning rates: each layer below the head gets this factor "
+                             "of the lr of the layer above (1: the same lr everywhere)", range="(0, 1]")
+    weight_decay: float = opt(0.01, "AdamW weight decay")
+    warmup: float = opt(0.1, "warmup fraction of the steps, then cosine decay", range="[0, 1)")
+    min_lr_ratio: float = 0.0
+    dropout: float = opt(0.1, "backbone dropout while training", range="[0, 1)")
+    head_dropout: float = opt(0.1, range="[0, 1)")
+    pool: str = opt("mean", "sequence vector: mean of the hidden states, or the last token's", choices=POOLS)
+    freeze: str = opt("", "comma-separated parts to keep fixed: embeddings, blocks, blocks:N (the first N), "
+                      "backbone (train the head only), or a parameter-name prefix")
+    lora_rank: int = opt(0, "train LoRA adapters of this rank (and the head) instead of the whole model; they "
+                         "are merged into the weights when saved (0: no adapters)", range=">= 0")
+    lora_alpha: float = opt(16.0, "LoRA scale alpha/rank", range="> 0")
+    lora_dropout: float = opt(0.0, range="[0, 1)")
+    lora_targets: str = opt(",".join(LORA_TARGETS), "layers that get adapters; add wte for the token embedding")
+    merge: bool = opt(True, "save the LoRA adapters as they are instead of merging them into the weights")
+    evals_per_epoch: int = opt(1, "dev evaluations (model-selection points) per epoch", range=">= 1")
+    grad_clip: float = 1.0        # 0 = off
+    text_column: str = opt("text", "text column or JSON key")
+    label_column: str = opt("label", "label column or JSON key")
+    data_dir: str | None = opt(None, "folder holding a built-in task's files", shown="the embedded copy")
+    seed: int = seed_opt()
+    device: str = device_opt()
+    strategy: str = strategy_opt()
+    activation_checkpointing: bool = checkpointing_opt()
+
+    def __post_init__(self):
+        p = check(self)
+        if self.strategy == "fsdp" and self.lora_rank and self.merge:
+            p.append("merging LoRA adapters needs whole weights, not FSDP shards: use strategy 'ddp' "
+                     "(LoRA trains few parameters) or keep the adapters unmerged (merge=False, --no-merge)")
+        _raise(self, p)
+
+    @property
+    def mode(self) -> str:
+        return "scratch" if self.init == "scratch" else "lora" if self.lora_rank else "full"
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.mode]
+
+
+def finetune_config(**overrides) -> FinetuneConfig:
+    """A ``FinetuneConfig``; unknown keys and wrong types are reported together with the valid keys."""
+    return make_config(FinetuneConfig, overrides, source="FinetuneConfig")
+
+# --- fromzero train forecast (recipes/forecast.py) -----------------------------------------------
+
+
+@dataclass
+class ForecastConfig:
+    """Data, model and training settings. ``None`` means the built-in series' standard setup."""
+    data: str = opt("ett", "ett, melbourne, or the path of a CSV file")
+    target: str | None = opt(None, "column(s) to forecast, comma-separated, or 'all'",
+                             shown="ett all, melbourne Temp, else all")
+    inputs: str = opt("all", "input columns, comma-separated, or 'all'; they include the targets")
+    time_col: str | None = opt("auto", "the time column", shown="the first column if it holds dates")
+    lookback: int | None = opt(None, "input steps", range=">= 1", shown="ett 96, melbourne 30, else 96")
+    horizon: int | None = opt(None, "steps to forecast", range=">= 1", shown="ett 96, melbourne 1, else 1")
+    split: str | None = opt(None, "train,validation,test as fractions (0.7,0.1,0.2) or row counts "
+                            "(8640,2880,2880)", shown="the built-in series' standard split, else 0.7,0.1,0.2")
+    season: int | None = opt(None, "seasonal period in rows for the seasonal-naive baseline", range=">= 1",
+                             shown="ett 24, melbourne 365, else guessed from the time column")
+    cell: str = opt("lstm", "recurrent cell, or none for the linear skip alone (a baseline)",
+                    choices=("lstm", "gru", "rnn", "none"))
+    hidden: int = opt(64, "hidden units", range=">= 1")
+    n_layer: int = opt(1, "stacked layers", range=">= 1", flag="--layers")
+    dropout: float = opt(0.0, "dropout", range="[0, 1)")
+    norm: str = opt("last", "per-window normalisation: subtract the last value, the mean (and divide by the std), "
+                    "or nothing", choices=("last", "mean", "none"))
+    skip: bool = opt(True, "a linear lookback-to-horizon skip (true/false)", explicit=True)
+    channel_independent: bool = opt(False, "one shared network per column instead of one over all columns "
+                                    "(true/false)", explicit=True)
+    time_features: bool = opt(False, "day-of-year (and hour) sin/cos as extra inputs (true/false)", explicit=True)
+    epochs: int = opt(20, "maximum epochs (early stopping on validation)", range=">= 1")
+    batch_size: int = opt(32, "windows per step", range=">= 1")
+    lr: float = opt(1e-3, "Adam's learning rate", range="> 0")
+    weight_decay: float = 0.0
+    patience: int = opt(3, "epochs without a better validation loss before stopping", range=">= 1")
+    seed: int = seed_opt()
+    device: str = device_opt()
+
+    def __post_init__(self):
+        _raise(self, check(self))
+
+
+# The recipe of each built-in series (ForecastConfig fields). docs/rnn.md lists the alternatives
+# tried, with their validation and test scores.
+FORECAST_RECIPES = {
+    "ett": dict(target="all", hidden=64, norm="last", skip=True, epochs=10, lr=1e-3, batch_size=32),
+    "melbourne": dict(target="Temp", hidden=32, norm="none", time_features=True, epochs=30, lr=1e-3,
+                      batch_size=32, patience=5),
+}
+
+# --- fromzero train text-rnn (recipes/rnn_text.py) -----------------------------------------------
+
+
+@dataclass
+class TextRNNConfig:
+    """Data, model and training settings of ``train_text_rnn``."""
+    data: str = opt("sst2", "sst2 (built in), or a labelled .tsv/.csv/.jsonl file or a folder with train.* "
+                    "(dev.*, test.*)")
+    cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru"))
+    units: int = opt(128, "units per direction", range=">= 1")
+    embed_dim: int = opt(128, "word-vector size", range=">= 1")
+    bidirectional: bool = True
+    max_len: int = opt(0, "words per sentence; longer ones are cut (0: the longest training sentence, "
+                       "at most 256)", range=">= 0")
+    min_freq: int = 2           # words seen fewer times in training are "unknown" (1: 74% dev, 2: 79%)
+    embed_dropout: float = opt(0.5, range="[0, 1)")   # on the word vectors
+    dropout: float = opt(0.5, "dropout before the output layer", range="[0, 1)")
+    epochs: int = opt(10, "maximum epochs", range=">= 1")
+    batch_size: int = opt(50, "sentences per step", range=">= 1")
+    lr: float = opt(1e-3, "Adam's learning rate", range="> 0")
+    patience: int = opt(3, "epochs without a better dev accuracy before stopping", range=">= 1")
+    seed: int = seed_opt()
+    device: str = device_opt()
+
+    def __post_init__(self):
+        _raise(self, check(self))
+
+# --- fromzero generate (generate.py) -------------------------------------------------------------
+
+
+@dataclass
+class GenerateConfig:
+    """Sampling settings of ``fromzero generate`` (``generate.generate_text``'s arguments)."""
+    prompt: str = opt("", "text to continue", shown="empty, start of a document")
+    max_new_tokens: int = opt(500, "tokens to generate", range=">= 0")
+    temperature: float = opt(0.8, "sampling temperature; 0 = greedy", range=">= 0")
+    top_k: int = opt(200, "sample among the k most likely tokens", range=">= 1")
+    top_p: float | None = opt(None, "nucleus sampling: the smallest set of tokens with this total probability",
+                              range="(0, 1]")
+    use_cache: bool = opt(True, "recompute the whole context for every token", flag="--no-cache")
+    seed: int | None = opt(None, "random seed", shown="a random one")
+    threads: int | None = opt(None, "CPU threads", range=">= 1",
+                              shown="1 for models under 20M parameters, else all cores")
+    device: str = device_opt()
+
+# --- fromzero scratch train (scratch/train.py) ---------------------------------------------------
+
+
+@dataclass
+class ScratchTrainConfig:
+    """``fromzero scratch train``: unset sizes come from ``fromzero.scratch.train.PRESETS``."""
+    model: str = opt("cnn", "which network", choices=("mlp", "cnn"))
+    epochs: int | None = opt(None, "passes over the training images", range=">= 1", shown="mlp 4, cnn 3")
+    batch_size: int | None = opt(None, "images per step", range=">= 1", shown="128")
+    lr: float | None = opt(None, "Adam's peak learning rate, cosine-decayed to 0", range="> 0", shown="0.002")
+    width: int | None = opt(None, "hidden units (mlp) or conv filters (cnn)", range=">= 1", shown="mlp 256, cnn 16")
+    train_limit: int | None = opt(None, "train on the first N training images only", range=">= 1",
+                                  flag="--limit", shown="all 60,000")
+    data_dir: str | None = opt(None, "folder with the MNIST IDX files", shown="the embedded copy")
+    seed: int = seed_opt()
+    progress: bool = opt(True, "hide the progress bar")
