@@ -134,8 +134,8 @@ def test_a_bad_value_is_a_usage_error_naming_the_option(argv, message, capsys):
     assert e.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_library_errors_and_bare_groups_exit_2(capsys):
-    assert main(["evaluate", "/nonexistent/run"]) == 2
+def test_library_errors_exit_1_usage_errors_and_bare_groups_exit_2(capsys):
+    assert main(["evaluate", "/nonexistent/run"]) == 1          # a file error
     assert capsys.readouterr().err.startswith("fromzero: error: ")
     assert main(["pretrain", "gpt", "--set", "n_layerz=3", "--out", "/nonexistent/x"]) == 2
     assert "unknown option(s) 'n_layerz'" in capsys.readouterr().err
@@ -208,8 +208,8 @@ def test_predict_on_png_images(run_dir, tmp_path, capsys):
 
 def test_predict_rejects_non_images_and_tiny_images(run_dir, tmp_path, capsys):
     (tmp_path / "notes.png").write_text("not an image")
-    assert main(["predict", str(run_dir), str(tmp_path / "notes.png")]) == 2
+    assert main(["predict", str(run_dir), str(tmp_path / "notes.png")]) == 1
     assert "expected an image file" in capsys.readouterr().err
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
-    assert main(["predict", str(run_dir), str(tmp_path / "small.png")]) == 2
+    assert main(["predict", str(run_dir), str(tmp_path / "small.png")]) == 1
     assert "at least 28x28 pixels, got 10x10" in capsys.readouterr().err

@@ -170,11 +170,11 @@ def results(tmp_path_factory):
                FROMZERO_CACHE=str(work / ".cache"))
     done, users = {}, {}     # run directory -> the commands that wrote or read it since its last write
 
-    def run(cmd, deps):
+    def run(cmd, deps, extra):
         for d in deps:
             d.result()
-        return [subprocess.run([sys.executable, "-m", "fromzero", *a], cwd=work, env=env, capture_output=True,
-                               text=True, timeout=300) for a in argvs(cmd)]
+        return [subprocess.run([sys.executable, "-m", "fromzero", *a, *extra], cwd=work, env=env,
+                               capture_output=True, text=True, timeout=300) for a in argvs(cmd)]
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         for cmd in TO_RUN:     # in order: what a command waits for was submitted before it
@@ -183,7 +183,11 @@ def results(tmp_path_factory):
             # a reader waits for the last writer of its run; a writer also for that run's readers
             deps = [f for w in words if w in users and w != out for f in users[w][:1]]
             deps += users.get(out, [])
-            done[cmd] = pool.submit(run, cmd, deps)
+            # documented runs may share a directory (a default --out among them): a later one replaces
+            # an earlier one (a new run into a non-empty directory is refused without --overwrite)
+            again = ["--overwrite"] if words[1] in ("train", "pretrain", "finetune") and "--resume" not in words \
+                and "--help" not in words else []
+            done[cmd] = pool.submit(run, cmd, deps, again)
             for w in words:
                 if w in users and w != out:
                     users[w].append(done[cmd])

@@ -5,19 +5,26 @@ type, default, choices, range and help are written once, in the field: ``config.
 function runs it. Only options the user gave reach the function, which lays them over the
 config's defaults or the preset's recipe. Building the parser imports neither torch nor a model:
 each function imports its recipe when the command runs.
+
+Exit status: 0 on success; 2 for a usage error (argparse's, or a ``ConfigError``: an option or
+``--set`` value that is out of range, unknown or in conflict); 1 for any other error (a file, the
+data, a run directory, a non-finite run, the disk); 130 when interrupted. An error is one line,
+``fromzero: error: ...``; ``--debug`` (or ``FROMZERO_DEBUG=1``) prints the traceback too.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
 from .config import add_options, make_config, opt
-from .errors import FromzeroError
+from .errors import ConfigError, FromzeroError
 from .io import read_json
 from .models.configs import GPT_PRESETS, RNN_PRESETS, GPTConfig, RNNLMConfig
 from .recipes.configs import (FORECAST_RECIPES, GPT_RECIPES, MNIST_DEMO, RNN_RECIPES, FinetuneConfig,
@@ -58,6 +65,24 @@ def _key_value(text: str):
 
 
 @dataclass
+class RunArgs:
+    """What a training command does with a run already in its output directory (all of them share these)."""
+    resume: bool = opt(False, "continue the run in the output directory from its newest checkpoint, with the options "
+                       "it was started with: more --epochs/--max-iters or another --device may be given, other "
+                       "options that differ are refused")
+    overwrite: bool = opt(False, "start a new run in a non-empty output directory: the files of the run there are "
+                          "deleted (without it, a non-empty output directory is refused)")
+
+
+def _saved(o: dict, out) -> dict:
+    """With --resume, the config the run in ``out`` was started with (the options given now go over it)."""
+    if not o.get("resume"):
+        return {}
+    from .checkpoint import run_config  # lazy: --help must not import torch
+    return run_config(out) or {}
+
+
+@dataclass
 class MnistArgs:
     out: str = opt("runs/mnist-cnn", "run directory to write")
     demo: bool = opt(False, "the quick demo recipe: 4 epochs, lr 0.002 (explicit options still win)")
@@ -82,7 +107,6 @@ class PretrainArgs:
     out: str | None = opt(None, "run directory", shown="runs/gpt-PRESET")
     set: list = opt(None, "any other model or training field, e.g. --set beta2=0.95 --set plot=false",
                     metavar="KEY=VALUE", parse=_key_value)
-    resume: bool = opt(False, "continue from the newest checkpoint in --out")
     init: str | None = opt(None, "continue pre-training the GPT of RUN (its weights and tokenizer) on --data: "
                            "domain adaptation", metavar="RUN")
     quiet: bool = _quiet("no progress bar and no samples")
@@ -160,8 +184,9 @@ def _is_main() -> bool:
 def train_mnist(o: dict) -> None:
     from .recipes.mnist import train_mnist  # lazy: --help must not import torch
 
-    a = given(MnistArgs, o)
-    m = train_mnist(a.out, given(MnistConfig, o, **(MNIST_DEMO if a.demo else {})))
+    a, r = given(MnistArgs, o), given(RunArgs, o)
+    base = {**_saved(o, a.out), **(MNIST_DEMO if a.demo else {})}
+    m = train_mnist(a.out, given(MnistConfig, o, **base), resume=r.resume, overwrite=r.overwrite)
     if _is_main():
         print(f"test accuracy: {m['accuracy'] * 100:.2f}%  (test loss {m['loss']:.4f})\nrun saved to {a.out}")
 
@@ -169,9 +194,10 @@ def train_mnist(o: dict) -> None:
 def train_forecast(o: dict) -> None:
     from .recipes.forecast import forecast_config, train_forecast  # lazy: --help must not import torch
 
-    cfg = forecast_config(**_only(o, ForecastConfig))
-    out = given(ForecastArgs, o).out or f"runs/forecast-{Path(cfg.data).stem}"
-    m = train_forecast(out, cfg)
+    r, options = given(RunArgs, o), _only(o, ForecastConfig)
+    out = given(ForecastArgs, o).out or f"runs/forecast-{Path(options.get('data', 'ett')).stem}"
+    cfg = forecast_config(**{**_saved(o, out), **options})
+    m = train_forecast(out, cfg, resume=r.resume, overwrite=r.overwrite)
     rows = [f"{'test':16s}{'MSE (z)':>10s}{'MAE (z)':>10s}{'MAE':>10s}{'RMSE':>10s}{'MAPE %':>10s}"]
     rows += [f"{name:16s}{s['mse_scaled']:10.4f}{s['mae_scaled']:10.4f}{s['mae']:10.4f}{s['rmse']:10.4f}"
              f"{s['mape']:10.3g}" for name, s in m["test"].items()]
@@ -183,8 +209,8 @@ def train_forecast(o: dict) -> None:
 def train_text_rnn(o: dict) -> None:
     from .recipes.rnn_text import train_text_rnn  # lazy: --help must not import torch
 
-    out = given(TextRNNArgs, o).out
-    m = train_text_rnn(out, given(TextRNNConfig, o))
+    out, r = given(TextRNNArgs, o).out, given(RunArgs, o)
+    m = train_text_rnn(out, given(TextRNNConfig, o, **_saved(o, out)), resume=r.resume, overwrite=r.overwrite)
     print(f"dev accuracy: {m['dev_accuracy'] * 100:.2f}%")
     if "test_accuracy" in m:
         print(f"test accuracy: {m['test_accuracy'] * 100:.2f}%  (test loss {m['test_loss']:.4f})")
@@ -194,10 +220,12 @@ def train_text_rnn(o: dict) -> None:
 def pretrain(o: dict, family: str = "gpt") -> None:
     from .recipes.gpt import pretrain  # lazy: --help must not import torch
 
-    a = given(PretrainArgs if family == "gpt" else PretrainLSTMArgs, o)
+    a, r = given(PretrainArgs if family == "gpt" else PretrainLSTMArgs, o), given(RunArgs, o)
     over = {**_only(o, PretrainConfig, GPTConfig if family == "gpt" else RNNLMConfig), **dict(a.set or [])}
-    run = pretrain(a.data, preset=a.preset, out=a.out or f"runs/{family}-{a.preset}", resume=a.resume,
-                   init=a.init, family=family, verbose=0 if a.quiet else 1, **over)
+    # data and preset only when given: on --resume the run's own are used, and any given must equal them
+    run = pretrain(o.get("data"), preset=o.get("preset"), out=a.out or f"runs/{family}-{a.preset}",
+                   resume=r.resume, overwrite=r.overwrite, init=a.init, family=family,
+                   verbose=0 if a.quiet else 1, **over)
     if _is_main():
         spec = read_json(run / "model.json")
         print(f"validation loss {spec.get('val_loss'):.4f} after {spec.get('step')} steps; run saved to {run}")
@@ -207,9 +235,11 @@ def pretrain(o: dict, family: str = "gpt") -> None:
 def finetune(o: dict) -> None:
     from .recipes.finetune import finetune  # lazy: --help must not import torch
 
-    a, cfg = given(FinetuneArgs, o), given(FinetuneConfig, o)
-    out = a.out or f"runs/finetune-{Path(cfg.task).stem}"
-    m = finetune(a.run, out=out, verbose=0 if a.quiet else 1, **dataclasses.asdict(cfg))
+    a, r = given(FinetuneArgs, o), given(RunArgs, o)
+    out = a.out or f"runs/finetune-{Path(o.get('task', FinetuneConfig.task)).stem}"
+    cfg = given(FinetuneConfig, o, **{k: v for k, v in _saved(o, out).items() if k != "base_run"})
+    m = finetune(a.run, out=out, verbose=0 if a.quiet else 1, resume=r.resume, overwrite=r.overwrite,
+                 **dataclasses.asdict(cfg))
     if not _is_main():  # a distributed run: rank 0 reports
         return
     line = f"dev accuracy {m['dev_accuracy'] * 100:.2f}%"
@@ -247,6 +277,8 @@ def predict(o: dict) -> None:
     if "lines" in result:  # a table (forecasts)
         print("\n".join(result["lines"]))
         return
+    if result.get("warning"):  # stderr: the prediction's own lines stay as they are
+        print(f"warning: {result['warning']}", file=sys.stderr)
     if result.get("inverted"):
         print("(dark-on-light image: inverted to MNIST's light-on-dark)")
     for label, p in result["top"]:
@@ -281,31 +313,31 @@ COMMANDS: dict[str, Command] = {
     "train mnist-cnn": Command(
         "the tutorial's CNN on MNIST (section 1.4), bugs fixed",
         "Train the tutorial's CNN (conv32-pool-conv64-pool-dense128-dense10) on MNIST and print the test accuracy.",
-        [MnistArgs, (MnistConfig, {"": {}, "--demo": MNIST_DEMO}, None)], train_mnist),
+        [MnistArgs, RunArgs, (MnistConfig, {"": {}, "--demo": MNIST_DEMO}, None)], train_mnist),
     "train forecast": Command(
         "an LSTM/GRU forecaster on a time series (ett, melbourne or a CSV file)",
         "Train an LSTM/GRU to forecast one or more columns of a time series and compare it with naive baselines "
         "(repeat the last value, seasonal naive, calendar mean) on the same test windows. Built-in series (ett: "
         "ETTh1, hourly electricity-transformer loads; melbourne: daily minimum temperatures) use their standard "
         "split and setup (docs/rnn.md).",
-        [(ForecastConfig, {**FORECAST_RECIPES, "a CSV file": {}}, None), ForecastArgs], train_forecast),
+        [(ForecastConfig, {**FORECAST_RECIPES, "a CSV file": {}}, None), ForecastArgs, RunArgs], train_forecast),
     "train text-rnn": Command(
         "a bidirectional LSTM/GRU sentence classifier (SST-2 sentiment), from scratch",
         "Train Embedding -> bidirectional LSTM/GRU -> max over positions -> Dense on labelled sentences (early "
         "stopping on the dev accuracy), then print the test accuracy.",
-        [TextRNNConfig, TextRNNArgs], train_text_rnn),
+        [TextRNNConfig, TextRNNArgs, RunArgs], train_text_rnn),
     "pretrain gpt": Command(
         "a GPT (decoder-only Transformer)",
         "Pre-train a GPT through fromzero's Trainer: validation loss, a text sample, tokens/s and MFU at each "
         "evaluation; resumable checkpoints. Presets: " + ", ".join(GPT_PRESETS) + ".",
-        [PretrainArgs, (GPTConfig, GPT_PRESETS, PretrainArgs.preset),
+        [PretrainArgs, RunArgs, (GPTConfig, GPT_PRESETS, PretrainArgs.preset),
          (PretrainConfig, GPT_RECIPES, PretrainArgs.preset)], pretrain),
     "pretrain lstm": Command(
         "a character-level LSTM/GRU language model (the GPT's pipeline)",
         "Pre-train a recurrent language model (embedding, stacked LSTM or GRU, linear head) with the same data, "
         "trainer, evaluation and generation as `fromzero pretrain gpt`. Presets: " + ", ".join(RNN_PRESETS)
         + " (about the GPT preset's parameter count).",
-        [PretrainLSTMArgs, (RNNLMConfig, RNN_PRESETS, None), (PretrainConfig, RNN_RECIPES, None)],
+        [PretrainLSTMArgs, RunArgs, (RNNLMConfig, RNN_PRESETS, None), (PretrainConfig, RNN_RECIPES, None)],
         lambda o: pretrain(o, family="lstm")),
     "finetune": Command(
         "fine-tune a pre-trained GPT on a labelled text task (sst2, or your file)",
@@ -314,7 +346,7 @@ COMMANDS: dict[str, Command] = {
         "model, some of it (--freeze), or LoRA adapters (--lora-rank). The weights with the best dev accuracy "
         "are kept; dev and test accuracy go to metrics.json. Then: fromzero evaluate OUT; fromzero predict OUT "
         "\"a sentence\".",
-        [FinetuneArgs, FinetuneConfig], finetune),
+        [FinetuneArgs, RunArgs, FinetuneConfig], finetune),
     "generate": Command(
         "generate text with a pre-trained language model",
         "Load a run directory written by `fromzero pretrain` and stream text after a prompt (KV-cached sampling).",
@@ -340,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fromzero",
                                      description="Build and train AI models from zero, on plain PyTorch.")
     parser.add_argument("--version", action="version", version=f"fromzero {__version__}")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=f"on an error, show the full traceback "
+                        f"(also {DEBUG_ENV}=1); by default an error is one line")
     subs = {(): parser.add_subparsers(metavar="COMMAND")}
     for name, cmd in COMMANDS.items():
         *group, leaf = name.split()
@@ -349,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
             subs[tuple(group)] = g.add_subparsers(metavar="TARGET" if group[0] == "train" else "COMMAND")
         p = subs[tuple(group)].add_parser(leaf, help=cmd.help, description=cmd.description)
         p.set_defaults(command=cmd)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         seen: set = set()
         for spec in cmd.options:
             cls, presets, example = spec if isinstance(spec, tuple) else (spec, None, None)
@@ -360,6 +396,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     o = vars(parser.parse_args(argv))
+    debug = o.pop("debug", False) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     cmd = o.pop("command", parser)
     if not isinstance(cmd, Command):  # `fromzero` or a group alone
         cmd.print_help()
@@ -371,12 +408,36 @@ def main(argv=None) -> int:
     try:
         cmd.run(o)
         return 0
-    except FromzeroError as e:
-        print(f"fromzero: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("fromzero: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # one line each; the traceback only with --debug or FROMZERO_DEBUG=1
+        if debug:
+            traceback.print_exc()
+        print(f"fromzero: error: {error_line(e, debug)}", file=sys.stderr)
+        return exit_code(e)
+
+
+DEBUG_ENV = "FROMZERO_DEBUG"   # FROMZERO_DEBUG=1: what --debug does
+
+
+def exit_code(e: BaseException) -> int:
+    """2 for a usage error (the command line asks for something invalid: an option out of range,
+    an unknown ``--set`` key, options that conflict: a ``ConfigError``; argparse's own errors exit
+    2 too), 1 for every other failure (a file, the data, a run directory, a non-finite run, the disk)."""
+    return 2 if isinstance(e, ConfigError) else 1
+
+
+def error_line(e: BaseException, debug: bool = False) -> str:
+    """The one line that reports ``e``: the project's message, or the system's naming the file."""
+    if isinstance(e, FromzeroError):
+        return str(e)
+    if isinstance(e, OSError) and e.strerror:  # a read-only, full or missing folder, a file in the way
+        return f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    if isinstance(e, MemoryError):
+        return "out of memory"
+    return (f"unexpected {type(e).__name__}: {e}"
+            + ("" if debug else f" (a bug in fromzero: --debug or {DEBUG_ENV}=1 shows where)"))
 
 
 if __name__ == "__main__":

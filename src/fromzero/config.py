@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 
 from .errors import ConfigError
 
@@ -58,7 +59,8 @@ def opt(default=dataclasses.MISSING, help: str = "", *, choices=None, range: str
         >>> check(C(lr=0.0))
         ['lr must be a number > 0, got 0.0']
     """
-    meta = dict(help=help, choices=choices, range=range and _parse_range(range), flag=flag,
+    meta = dict(help=help, choices=choices, range=range and _parse_range(range),
+                range_text=range and _range_text(range), flag=flag,
                 const=const, positional=positional, shown=shown, metavar=metavar, explicit=explicit,
                 parse=parse)
     return dataclasses.field(default=default, default_factory=default_factory,
@@ -66,13 +68,34 @@ def opt(default=dataclasses.MISSING, help: str = "", *, choices=None, range: str
                                        if not (v is None or v is False or v == "" or v is dataclasses.MISSING)})
 
 
+def _number(text: str):
+    """``"1"`` -> 1, ``"0.5"`` -> 0.5, ``"2**63"`` -> 2**63 (exact: integer bounds stay integers)."""
+    if "**" in text:
+        base, exp = text.split("**")
+        return int(base) ** int(exp)
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def _parse_range(text: str) -> tuple:
     """``"[0, 1)"`` -> (0, 1, True, False); ``">= 1"`` -> (1, None, True, None)."""
     t = text.replace(" ", "")
     if t.startswith((">=", ">")):
-        return float(t.lstrip(">=")), None, t.startswith(">="), None
+        return _number(t.lstrip(">=")), None, t.startswith(">="), None
     lo, hi = t[1:-1].split(",")
-    return float(lo), float(hi), t[0] == "[", t[-1] == "]"
+    return _number(lo), _number(hi), t[0] == "[", t[-1] == "]"
+
+
+def _range_text(text: str) -> str:
+    """The range as the messages state it: ``">= 1"``, ``"in [0, 2**63)"``."""
+    t = text.replace(" ", "")
+    if t.startswith(">="):
+        return ">= " + t[2:]
+    if t.startswith(">"):
+        return "> " + t[1:]
+    return "in " + t.replace(",", ", ")
 
 
 def _base(f) -> str:
@@ -81,21 +104,21 @@ def _base(f) -> str:
     return t.replace(" | None", "").replace("None | ", "")
 
 
+def _finite(v) -> bool:
+    return isinstance(v, int) or math.isfinite(v)   # an int is finite however large
+
+
 def _in_range(v, r) -> bool:
+    """``v`` lies in the range ``r``; NaN and infinities never do (a range is always finite)."""
     lo, hi, lo_in, hi_in = r
-    return (v >= lo if lo_in else v > lo) and (hi is None or (v <= hi if hi_in else v < hi))
+    return (_finite(v) and (v >= lo if lo_in else v > lo)
+            and (hi is None or (v <= hi if hi_in else v < hi)))
 
 
 def _expected(f) -> str:
     """What a field's values must be, in words: "an integer >= 1", "a number in [0, 1)"."""
     kind = "an integer" if _base(f) == "int" else "a number"
-    if "range" not in f.metadata:
-        return kind
-    lo, hi, lo_in, hi_in = f.metadata["range"]
-    num = lambda x: f"{x:g}"  # noqa: E731
-    if hi is None:
-        return f"{kind} {'>=' if lo_in else '>'} {num(lo)}"
-    return f"{kind} in {'[' if lo_in else '('}{num(lo)}, {num(hi)}{']' if hi_in else ')'}"
+    return f"{kind} {f.metadata['range_text']}" if "range" in f.metadata else kind
 
 
 def check(config) -> list[str]:
@@ -110,6 +133,8 @@ def check(config) -> list[str]:
         elif "range" in m and not (isinstance(v, (int, float)) and not isinstance(v, bool)
                                    and (_base(f) != "int" or isinstance(v, int)) and _in_range(v, m["range"])):
             problems.append(f"{f.name} must be {_expected(f)}, got {v!r}")
+        elif _base(f) == "float" and isinstance(v, float) and not math.isfinite(v):
+            problems.append(f"{f.name} must be a finite number, got {v!r}")
     return problems
 
 
@@ -146,7 +171,7 @@ def _value_parser(f):
             v = {"int": int, "float": float}.get(base, str)(text)
         except ValueError:
             v = None
-        if v is None or (rng and not _in_range(v, rng)):
+        if v is None or (rng and not _in_range(v, rng)) or (base == "float" and not math.isfinite(v)):
             raise argparse.ArgumentTypeError(f"expected {_expected(f)}, got {text!r}")
         return v
     return parse

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import sys
 
@@ -70,6 +72,7 @@ def init(device="auto") -> torch.device:
     device = resolve_device(device)
     if not launched() and not is_initialized():
         return device
+    _die_with_launcher()
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
@@ -142,7 +145,10 @@ def launch(nproc: int, args: list[str], module: bool = True) -> int:
     """Run ``python -m fromzero ARGS`` (or a script, ``module=False``) as ``nproc`` processes on this
     machine through torch.distributed.run, with the rendezvous on the loopback address.
 
-    If a process fails, torchrun stops the others and this returns 1 instead of hanging.
+    If a process fails, torchrun stops the others and this returns 1 instead of hanging. The workers
+    go down with the launcher: SIGTERM, SIGINT or SIGHUP to it stops them (torchrun's agent) and this
+    returns 128 + the signal; if the launcher dies without a word (SIGKILL), each worker gets SIGTERM
+    from the kernel (``_die_with_launcher``).
     """
     from torch.distributed.run import get_args_parser, run  # lazy: ~0.1 s, only --nproc needs it
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError  # lazy: as above
@@ -151,12 +157,37 @@ def launch(nproc: int, args: list[str], module: bool = True) -> int:
         raise FromzeroError(f"--nproc: expected a positive integer, got {nproc!r}")
     targs = ["--nnodes", "1", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
              "--master-port", str(free_port()), *(["-m", "fromzero"] if module else []), *args]
+    from torch.distributed.elastic.multiprocessing.api import SignalException  # lazy: as above
+
+    os.environ[LAUNCHER_ENV] = str(os.getpid())   # the workers inherit it: they die with this process
     try:
         run(get_args_parser().parse_args(targs))
     except ChildFailedError as e:
         print(f"fromzero: a process failed, the job was stopped:\n{e}", file=sys.stderr)
         return 1
+    except SignalException as e:  # torchrun's agent stopped the workers first
+        print(f"fromzero: stopped by signal {e.sigval.name}; the {nproc} processes were stopped", file=sys.stderr)
+        return 128 + int(e.sigval)
+    finally:
+        os.environ.pop(LAUNCHER_ENV, None)
     return 0
+
+
+LAUNCHER_ENV = "FROMZERO_LAUNCHER_PID"
+
+
+def _die_with_launcher() -> None:
+    """In a worker that ``launch`` started: have the kernel send SIGTERM to this process when the
+    launcher dies, even by SIGKILL (Linux; elsewhere torchrun's own handling is all)."""
+    pid = os.environ.get(LAUNCHER_ENV)
+    if not pid or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(pid):   # the launcher died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def free_port() -> int:

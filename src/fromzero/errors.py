@@ -25,6 +25,11 @@ class CheckpointError(FromzeroError):
     """A checkpoint or run directory is missing, corrupt or does not fit the model."""
 
 
+class NonFiniteError(FromzeroError):
+    """Training produced NaN or Inf (in the loss, a gradient or a parameter), or tensors about to
+    be saved hold them: the step was not taken, or nothing was saved."""
+
+
 def unknown_name(kind: str, name, valid) -> FromzeroError:
     """The error for an unknown name: lists the valid choices."""
     return FromzeroError(f"unknown {kind} {name!r}; expected one of: {', '.join(sorted(valid))}")

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 
 from .checkpoint import load_model
-from .errors import DataError, FromzeroError
+from .errors import CheckpointError, DataError, FromzeroError
 from .models.gpt import GPT, KVCache
 from .text.tokenizer import load_tokenizer
 
@@ -194,6 +194,11 @@ def generate_text(run, prompt: str = "", max_new_tokens: int = 500, temperature:
     else:
         model = load_model(Path(run), device=device)
         tokenizer = tokenizer or load_tokenizer(Path(run))
+        n, want = tokenizer.vocab_size, getattr(model.config, "vocab_size", None)
+        if want is not None and n != want:  # a token the model samples must decode, a prompt token must embed
+            raise CheckpointError(f"{Path(run) / 'tokenizer.json'}: expected a tokenizer of {want} tokens, the "
+                                  f"vocabulary of the model in {Path(run) / 'model.json'}, got {n} tokens "
+                                  "(the two files come from different runs?)")
     check_sampling(max_new_tokens, temperature, top_k, top_p)
     ids, note = encode_prompt(tokenizer, prompt, model.config.block_size)
     if note:

@@ -69,10 +69,72 @@ def atomic_open(path):
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, path)   # replaces a symlink at ``path`` itself: never writes through it
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path) -> None:
+    """Make a rename or a new entry in the folder ``path`` durable (a no-op where folders cannot
+    be opened, as on Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_tmp_leftover(path: Path) -> bool:
+    """A file that an interrupted ``atomic_open`` left behind: ``.<name>.<random>.tmp``."""
+    return path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file() \
+        and not path.is_symlink()
+
+
+def remove_tmp_leftovers(folder) -> list[Path]:
+    """Delete the ``atomic_open`` leftovers in ``folder`` (not in its subfolders); returns them."""
+    folder = Path(folder)
+    gone = [p for p in folder.glob(".*.tmp") if is_tmp_leftover(p)] if folder.is_dir() else []
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
+
+
+def check_writable_dir(path) -> Path:
+    """``path`` as a folder that files can be written into (created if missing), checked before a
+    run starts rather than at its first save: a ``CheckpointError`` names the folder and why not
+    (it is a file, a parent is a file, it is read-only, the disk is full).
+
+    Example:
+        >>> check_writable_dir(tempfile.mkdtemp()).is_dir()
+        True
+    """
+    path = Path(path)
+    expected = f"{path}: expected a folder to write the run into"
+    for p in (path, *path.parents):
+        if p.is_dir():
+            break
+        if p.exists() or p.is_symlink():
+            raise CheckpointError(f"{expected}, but {'it' if p == path else str(p)} is "
+                                  f"{'a broken link' if not p.exists() else 'a file'}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path, prefix=".write-check.", suffix=".tmp")
+        try:
+            os.write(fd, b"fromzero")   # a full disk may accept the empty file and refuse its data
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+    except OSError as e:
+        raise CheckpointError(f"{expected}, but writing there failed: {e.strerror or e}") from None
+    return path
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -88,11 +150,23 @@ def save_json(path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def read_json(path) -> dict:
+MAX_JSON_BYTES = 16 << 20   # configs, metadata and tokenizers are far smaller
+
+
+def read_json(path, max_bytes: int = MAX_JSON_BYTES) -> dict:
+    """Parse a JSON file of at most ``max_bytes`` (checked before reading), as a ``CheckpointError``
+    naming the file when it is missing, too large, too deeply nested or not JSON."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: file not found")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise CheckpointError(f"{path}: expected a JSON file of at most {max_bytes:,} bytes, "
+                              f"got {size:,} bytes")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            return json.loads(f.read(size + 1).decode("utf-8"))   # never more than the size checked
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: expected a JSON file, could not parse it ({e})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: expected a JSON file, got one nested too deeply to parse") from None

@@ -18,7 +18,7 @@ from torch import nn
 
 from .batches import as_batches, as_tensor
 from .errors import ConfigError, FromzeroError, ShapeError, unknown_name
-from .layers import LAYERS, Input, Layer, Symbol
+from .layers import LAYERS, Embedding, Input, Layer, Symbol
 from .registry import register_model
 from .train.losses import get_loss
 from .train.metrics import get_metrics
@@ -158,9 +158,15 @@ class Model(nn.Module):
 
     def fit(self, x=None, y=None, batch_size: int = 32, epochs: int = 1, validation_data=None,
             validation_split: float = 0.0, callbacks=(), shuffle: bool = True, verbose: int = 1,
-            seed: int = 0, run_dir=None, steps_per_epoch=None):
-        """Train on arrays/tensors ``(x, y)``, a ``Dataset`` or a ``DataLoader``; returns the history."""
+            seed: int = 0, run_dir=None, steps_per_epoch=None, resume: bool = False, overwrite: bool = False):
+        """Train on arrays/tensors ``(x, y)``, a ``Dataset`` or a ``DataLoader``; returns the history.
+
+        ``run_dir``: write checkpoints, history and plot there; ``resume=True`` continues the run in
+        ``run_dir`` from its newest checkpoint, ``overwrite=True`` replaces an earlier run there
+        (``Trainer.fit``)."""
         trainer = self._get_trainer(verbose, callbacks, run_dir)
+        if resume and trainer.run_dir is None:
+            raise FromzeroError("fit: resume=True needs run_dir, the run directory to continue")
         if y is not None:
             x, y = self._check_xy(x, y, "fit")
             if not 0 <= validation_split < 1:
@@ -174,7 +180,8 @@ class Model(nn.Module):
         if isinstance(validation_data, tuple) and len(validation_data) == 2:
             validation_data = self._check_xy(*validation_data, "validation_data")
         return trainer.fit(data, epochs=epochs, validation_data=validation_data, batch_size=batch_size,
-                           shuffle=shuffle, seed=seed, steps_per_epoch=steps_per_epoch)
+                           shuffle=shuffle, seed=seed, steps_per_epoch=steps_per_epoch, resume=resume,
+                           overwrite=overwrite)
 
     def evaluate(self, x=None, y=None, batch_size: int = 256, verbose: int = 0) -> dict:
         """Loss and metrics on ``(x, y)`` (or a DataLoader of batches)."""
@@ -186,19 +193,30 @@ class Model(nn.Module):
         """Model outputs (logits for classifiers) for every sample of ``x``."""
         if not isinstance(x, (torch.Tensor, np.ndarray)):
             return Trainer(self, verbose=0, device=_device_of(self)).predict(x, batch_size)
-        x = _float_inputs(as_tensor(x, "x"))
+        x = self._as_inputs(as_tensor(x, "x"))
         check_input_shape(x, self.input_shape, self.model_name)
         trainer = self.trainer or Trainer(self, verbose=0, device=_device_of(self))
         return trainer.predict(as_batches(x, batch_size))
 
+    def _as_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the dtype the model computes with: float32; integer and bool arrays (uint8
+        images, ...) are converted with their values unchanged (0..255 stays 0..255: scale images
+        yourself), except for a model with an ``Embedding``, which takes int64 token ids."""
+        if x.dtype.is_complex:
+            raise FromzeroError(f"x: expected real numbers, got dtype {x.dtype}")
+        if x.dtype.is_floating_point:
+            return x if x.dtype == torch.float32 else x.float()
+        return x.long() if any(isinstance(n.layer, Embedding) for n in self.nodes) else x.float()
+
     def _check_xy(self, x, y, where):
-        x, y = _float_inputs(as_tensor(x, "x")), as_tensor(y, "y")
+        x, y = self._as_inputs(as_tensor(x, "x")), as_tensor(y, "y")
+        loss = self._compile_args.get("loss") if hasattr(self, "_compile_args") else None
+        y = _as_labels(y, loss in CLASSIFICATION_LOSSES)
         if len(x) != len(y):
             raise ShapeError(f"{where}: x and y must have the same number of samples, "
                              f"got {len(x)} and {len(y)}")
         if len(self.inputs) == 1:
             check_input_shape(x, self.input_shape, self.model_name)
-        loss = self._compile_args.get("loss") if hasattr(self, "_compile_args") else None
         if loss in CLASSIFICATION_LOSSES and len(self.outputs) == 1:
             check_labels(y, self.output_shape[-1])
         return x, y
@@ -263,8 +281,14 @@ def check_labels(y: torch.Tensor, n_classes: int) -> None:
                             f"[{int(y.min())}, {int(y.max())}]")
 
 
-def _float_inputs(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype.is_floating_point and x.dtype != torch.float32 else x
+def _as_labels(y: torch.Tensor, classes: bool) -> torch.Tensor:
+    """Labels in the dtype the loss takes: integer or bool class ids as int64 for a classification
+    loss, float32 otherwise (a regression target); floating labels (one-hot rows) as float32."""
+    if y.dtype.is_complex:
+        raise FromzeroError(f"y: expected real numbers, got dtype {y.dtype}")
+    if y.dtype.is_floating_point:
+        return y if y.dtype == torch.float32 else y.float()
+    return y.long() if classes else y.float()
 
 
 def _layer_class(layer) -> str:

@@ -1,8 +1,10 @@
 """Run by torchrun with 2 processes: the scenarios of test_distributed.py; rank 0 writes results.json.
 
-Usage: worker.py OUT_DIR [SCENARIO ...]   (default: every scenario but "crash")
+Usage: worker.py OUT_DIR [SCENARIO ...]   (default: every scenario but those ON_REQUEST)
 """
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -34,9 +36,20 @@ class CrashOnRank1(sc.Callback):
             raise RuntimeError("rank 1 crashes on purpose")
 
 
+class KillRank1(sc.Callback):
+    """Rank 1 dies at step 13 as in a power cut (no cleanup): tests/reliability/test_sigkill.py."""
+
+    def on_batch_end(self, trainer, logs):
+        if dist.rank() == 1 and trainer.step == 13:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
 RUNS["crash"] = lambda: sc.gpt("ddp", callbacks=[CrashOnRank1()])
+RUNS["killed_rank1"] = lambda: sc.gpt("ddp", grad_accum=2, run_dir=out / "killed_rank1", callbacks=[KillRank1()])
+RUNS["resume_killed"] = lambda: sc.gpt("ddp", grad_accum=2, run_dir=out / "resume_killed", resume=True)
+ON_REQUEST = ("crash", "killed_rank1", "resume_killed")  # not in the default job
 results = {}
-for name in sys.argv[2:] or [n for n in RUNS if n != "crash"]:
+for name in sys.argv[2:] or [n for n in RUNS if n not in ON_REQUEST]:
     results[name] = RUNS[name]()
     results[name]["world_size"] = dist.world_size()
 if dist.is_main():

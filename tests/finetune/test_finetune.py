@@ -200,9 +200,10 @@ def test_cli_finetune_evaluate_predict(tiny_gpt, tiny_task, tmp_path, capsys):
 
 def test_cli_reports_bad_input(tiny_gpt, tmp_path, capsys):
     (tmp_path / "bad.tsv").write_text("text\tlabel\ngood\t1\n\t0\n")
-    assert main(["finetune", str(tiny_gpt), "--task", str(tmp_path / "bad.tsv"), "--quiet"]) == 2
+    assert main(["finetune", str(tiny_gpt), "--task", str(tmp_path / "bad.tsv"), "--quiet",
+                 "--out", str(tmp_path / "ft-bad")]) == 1  # the file
     assert "bad.tsv:3: empty text" in capsys.readouterr().err
-    assert main(["finetune", str(tiny_gpt), "--freeze", "decoder", "--quiet"]) == 2
+    assert main(["finetune", str(tiny_gpt), "--freeze", "decoder", "--quiet", "--out", str(tmp_path / "ft")]) == 2
     assert "freeze 'decoder' matches no parameter" in capsys.readouterr().err
 
 

@@ -78,5 +78,5 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert "test rmse:" in capsys.readouterr().out
     assert main(["predict", str(run), str(csv), "--device", "cpu"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "step\ta"
-    assert main(["train", "forecast", "--data", str(csv), "--target", "zzz", "--out", str(run)]) == 2
+    assert main(["train", "forecast", "--data", str(csv), "--target", "zzz", "--out", str(tmp_path / "bad")]) == 1
     assert "no column 'zzz'" in capsys.readouterr().err

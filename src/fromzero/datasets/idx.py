@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -58,7 +59,7 @@ def parse_idx(data: bytes, name: str = "<bytes>", magic: int | None = None) -> n
         raise DataError(f"{name}: truncated header: expected {header} bytes, got {len(data)}")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = np.dtype(_DTYPES[dtype_code])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: 4 sizes of 2**16 overflow int64
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "too long"
         raise DataError(f"{name}: {what}: shape {shape} needs {expected} bytes, got {len(data)}")

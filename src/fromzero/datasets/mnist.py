@@ -4,10 +4,14 @@ Files are looked for, in order, in ``data_dir`` (when given), in the copy embedd
 package (MNIST only), and in the cache folder (``$FROMZERO_CACHE`` or ``~/.cache/fromzero``).
 When they are missing everywhere they are downloaded from the usual public mirrors; offline,
 the error says which files to put where. Every file's decompressed content is checked against
-its SHA-256, and the parsed arrays are cached as ``.npy`` next to it.
+its SHA-256, and the parsed arrays are cached as ``.npy`` in the cache folder; a cached array is
+checked against the same SHA-256 when read (and rebuilt from the source when it differs).
 """
 from __future__ import annotations
 
+import hashlib
+import struct
+import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +80,20 @@ def _download(ds: ImageDataset, stem: str, dest: Path, searched: list[Path]) -> 
         f"gzip-compressed or raw) in a folder and pass it as data_dir (CLI: --data-dir).")
 
 
+def _cached_array(npy: Path, magic: int, sha256: str) -> np.ndarray | None:
+    """The array cached in ``npy`` if it is exactly the IDX file of SHA-256 ``sha256`` (its header
+    rebuilt from the array's shape), else None: the cache is checked against the source's digest."""
+    try:
+        arr = np.load(npy, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if arr.dtype != np.uint8 or not 1 <= arr.ndim <= 4:
+        return None
+    h = hashlib.sha256(struct.pack(f">I{arr.ndim}I", magic, *arr.shape))
+    h.update(np.ascontiguousarray(arr).data)
+    return arr if h.hexdigest() == sha256 else None
+
+
 def _load_array(ds: ImageDataset, stem: str, data_dir, download: bool) -> np.ndarray:
     folders = [Path(data_dir)] if data_dir is not None else []
     if data_dir is not None and not Path(data_dir).is_dir():
@@ -90,12 +108,13 @@ def _load_array(ds: ImageDataset, stem: str, data_dir, download: bool) -> np.nda
         path = _download(ds, stem, cache_dir() / ds.folder, folders)
     sha = ds.sha256[stem]
     npy = cache_dir() / "npy" / f"{stem}-{sha[:16]}.npy"
-    if npy.is_file() and npy.stat().st_mtime >= path.stat().st_mtime:
-        try:
-            return np.load(npy, allow_pickle=False)
-        except (OSError, ValueError):
-            pass  # a damaged cache entry: fall back to the source file
     magic = IMAGES_MAGIC if "images" in stem else LABELS_MAGIC
+    if npy.is_file():
+        cached = _cached_array(npy, magic, sha)
+        if cached is not None:
+            return cached
+        print(f"fromzero: the cached array {npy} does not match {ds.name}'s checksum; "
+              f"rebuilding it from {path}", file=sys.stderr)
     arr = read_idx(path, magic=magic, sha256=sha)
     try:
         with atomic_open(npy) as f:

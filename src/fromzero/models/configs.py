@@ -1,7 +1,8 @@
 """The model families' configs and named sizes: plain dataclasses, no torch.
 
 Each field's default, allowed values and (where it is a command-line option) help are written
-here once: the models, ``check`` and the command line read them.
+here once: the models, ``check`` and the command line read them. Sizes have upper bounds, so that
+a config read from a file cannot ask for absurd memory before anything is checked.
 """
 from __future__ import annotations
 
@@ -17,23 +18,23 @@ from ..errors import ConfigError
 @dataclass
 class GPTConfig:
     """Hyper-parameters of a GPT. ``vocab_size`` comes from the tokenizer when pre-training."""
-    vocab_size: int = opt(50304, range=">= 1")   # GPT-2's 50257 padded to a multiple of 64
-    block_size: int = opt(1024, "context length in tokens", range=">= 1")
-    n_layer: int = opt(12, "Transformer blocks", range=">= 1")
-    n_head: int = opt(12, "attention heads", range=">= 1")
-    n_embd: int = opt(768, "embedding width", range=">= 1")    # C; head size = n_embd // n_head
-    mlp_ratio: int = opt(4, range=">= 1")        # MLP hidden size = mlp_ratio * n_embd
+    vocab_size: int = opt(50304, range="[1, 2**21]")   # GPT-2's 50257 padded to a multiple of 64
+    block_size: int = opt(1024, "context length in tokens", range="[1, 2**20]")
+    n_layer: int = opt(12, "Transformer blocks", range="[1, 1024]")
+    n_head: int = opt(12, "attention heads", range="[1, 1024]")
+    n_embd: int = opt(768, "embedding width", range="[1, 2**16]")    # C; head size = n_embd // n_head
+    mlp_ratio: int = opt(4, range="[1, 64]")        # MLP hidden size = mlp_ratio * n_embd
     activation: str = opt("relu2", choices=("relu2", "gelu"))       # relu2 = ReLU squared
     norm: str = opt("layernorm", choices=("layernorm", "rmsnorm"))  # LayerNorm has no bias unless bias=True
     pos_emb: str = opt("rope", choices=("rope", "learned"))         # rotary | GPT-2's position table
-    rope_base: float = 10000.0
+    rope_base: float = opt(10000.0, range="> 1")
     qk_norm: bool = True         # normalise each head's queries and keys (with `norm`)
     tie_weights: bool = True     # the output layer reuses the token embedding matrix
     zero_init: bool = True       # output projections start at zero: each block starts as identity
     bias: bool = False           # biases in Linear layers and LayerNorm
     dropout: float = opt(0.0, "dropout probability", range="[0, 1)")
     attention: str = opt("sdpa", choices=("sdpa", "explicit"))      # fused kernel | the formula, written out
-    init_std: float = 0.02
+    init_std: float = opt(0.02, range="> 0")
 
     def __post_init__(self):
         problems = check(self)
@@ -82,14 +83,14 @@ def gpt_config(preset: str = "tiny", **overrides) -> GPTConfig:
 @dataclass
 class RNNLMConfig:
     """Hyper-parameters of an ``RNNLM``. ``vocab_size`` comes from the tokenizer when pre-training."""
-    vocab_size: int = opt(65, range=">= 1")
-    block_size: int = opt(64, "training window in tokens (the state is reset at each window)", range=">= 1")
+    vocab_size: int = opt(65, range="[1, 2**21]")
+    block_size: int = opt(64, "training window in tokens (the state is reset at each window)", range="[1, 2**20]")
     cell: str = opt("lstm", "recurrent cell", choices=("lstm", "gru"))
-    n_layer: int = opt(2, "stacked recurrent layers", range=">= 1")
-    n_embd: int = opt(64, "embedding width", range=">= 1")
-    n_hidden: int = opt(256, "recurrent state width", range=">= 1")
+    n_layer: int = opt(2, "stacked recurrent layers", range="[1, 1024]")
+    n_embd: int = opt(64, "embedding width", range="[1, 2**16]")
+    n_hidden: int = opt(256, "recurrent state width", range="[1, 2**16]")
     dropout: float = opt(0.0, "dropout probability", range="[0, 1)")  # embeddings, between layers, before the head
-    init_std: float = 0.02    # the head's initialisation (embeddings: N(0, 1); recurrent weights: torch's)
+    init_std: float = opt(0.02, range="> 0")    # the head's initialisation (embeddings: N(0, 1); recurrent weights: torch's)
 
     def __post_init__(self):
         if problems := check(self):
@@ -116,15 +117,15 @@ def rnn_lm_config(preset: str = "tiny", **overrides) -> RNNLMConfig:
 @dataclass
 class ForecasterConfig:
     """Shapes and hyper-parameters of a ``Forecaster``."""
-    n_series: int = opt(1, range=">= 1")         # input series (columns) C, normalised per window
-    n_covariates: int = 0        # extra inputs (calendar features) after them, not normalised
+    n_series: int = opt(1, range="[1, 2**16]")         # input series (columns) C, normalised per window
+    n_covariates: int = opt(0, range="[0, 2**16]")        # extra inputs (calendar features) after them, not normalised
     targets: list = field(default_factory=lambda: [0])   # which of the C series to forecast
-    lookback: int = opt(96, range=">= 1")        # input steps L
-    horizon: int = opt(1, range=">= 1")          # output steps H
+    lookback: int = opt(96, range="[1, 2**20]")        # input steps L
+    horizon: int = opt(1, range="[1, 2**20]")          # output steps H
     # no recurrent part ("none"): the linear skip alone
     cell: str = opt("lstm", choices=("lstm", "gru", "rnn", "none"))
-    hidden: int = opt(64, range=">= 1")
-    n_layer: int = opt(1, range=">= 1")
+    hidden: int = opt(64, range="[1, 2**16]")
+    n_layer: int = opt(1, range="[1, 1024]")
     dropout: float = opt(0.0, range="[0, 1)")
     norm: str = opt("last", choices=("last", "mean", "none"))       # per-window normalisation
     skip: bool = True            # add a linear lookback -> horizon map
@@ -150,11 +151,11 @@ LORA_TARGETS = ("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj")   # the GPT's lin
 class ClassifierConfig:
     """A ``GPTClassifier``: the backbone's ``GPTConfig`` fields, the head and the LoRA adapters."""
     gpt: dict = field(default_factory=dict)   # GPTConfig fields of the backbone
-    n_classes: int = opt(2, range=">= 2")
+    n_classes: int = opt(2, range="[2, 2**20]")
     pool: str = opt("mean", choices=POOLS)    # mean (over the real tokens) | last (the last real token)
     head_dropout: float = opt(0.1, range="[0, 1)")
-    lora_rank: int = opt(0, range=">= 0")     # > 0: LoRA adapters on lora_targets, the backbone frozen
-    lora_alpha: float = 16.0
+    lora_rank: int = opt(0, range="[0, 2**16]")     # > 0: LoRA adapters on lora_targets, the backbone frozen
+    lora_alpha: float = opt(16.0, range="> 0")
     lora_dropout: float = opt(0.0, range="[0, 1)")
     lora_targets: str = ",".join(LORA_TARGETS)
 

@@ -20,8 +20,12 @@ def device_opt():
     return opt("auto", "where to run: auto picks CUDA, then MPS (Apple), then CPU", choices=DEVICES)
 
 
+# Seeds: what NumPy, torch and Python all take (torch stops at 2**64 - 1; int64 counters at 2**63).
+SEED_RANGE = "[0, 2**63)"
+
+
 def seed_opt(default: int = 0):
-    return opt(default, "random seed for weights and data order")
+    return opt(default, "random seed for weights and data order", range=SEED_RANGE)
 
 
 def strategy_opt():
@@ -74,7 +78,7 @@ MNIST_DEMO = dict(epochs=4, batch_size=128, lr=2e-3)
 class PretrainConfig:
     """Training settings; the model's come from the preset (``GPTConfig`` fields)."""
     tokenizer: str = opt("char", "character level, or byte-level BPE trained on the corpus", choices=("char", "bpe"))
-    bpe_vocab_size: int = opt(4096, "vocabulary size of the BPE tokenizer")
+    bpe_vocab_size: int = opt(4096, "vocabulary size of the BPE tokenizer", range="[257, 2**20]")
     batch_size: int = opt(12, "sequences per micro-batch", range=">= 1")
     grad_accum: int = opt(1, "micro-batches per optimizer step (gradient accumulation)", range=">= 1")
     max_iters: int = opt(2000, "optimizer steps in total", range=">= 1")
@@ -89,13 +93,14 @@ class PretrainConfig:
                         choices=("cosine", "wsd", "constant"))
     warmup: int = opt(100, "linear warmup steps", range=">= 0")
     min_lr_ratio: float = opt(0.1, range="[0, 1]")   # final lr = min_lr_ratio * lr
-    weight_decay: float = opt(0.1, "decoupled weight decay of matrices and embeddings")
-    beta2: float = 0.99
-    grad_clip: float = opt(1.0, "clip the gradient norm to this (0 = off)")
+    weight_decay: float = opt(0.1, "decoupled weight decay of matrices and embeddings", range=">= 0")
+    beta2: float = opt(0.99, range="(0, 1)")   # Adam's second-moment decay
+    grad_clip: float = opt(1.0, "clip the gradient norm to this (0 = off)", range=">= 0")
     compile: bool = opt(False, "torch.compile the model")
     amp: str = opt("auto", "bf16 autocast: auto = where the hardware computes bf16 natively",
                    choices=("auto", "on", "off"))
-    threads: int = opt(0, "CPU threads (0 = torch's default, one per core; use 1 on a busy machine)", range=">= 0")
+    threads: int = opt(0, "CPU threads (0 = torch's default, one per core; use 1 on a busy machine)",
+                       range="[0, 4096]")
     device: str = device_opt()
     seed: int = seed_opt(1337)
     sample_tokens: int = opt(200, "tokens of sample text printed at each evaluation (0 = none)", range=">= 0")
@@ -160,9 +165,9 @@ class FinetuneConfig:
                                  f"{DEFAULT_LR['scratch']:g} --scratch")
     layer_decay: float = opt(1.0, "discriminative learning rates: each layer below the head gets this factor "
                              "of the lr of the layer above (1: the same lr everywhere)", range="(0, 1]")
-    weight_decay: float = opt(0.01, "AdamW weight decay")
+    weight_decay: float = opt(0.01, "AdamW weight decay", range=">= 0")
     warmup: float = opt(0.1, "warmup fraction of the steps, then cosine decay", range="[0, 1)")
-    min_lr_ratio: float = 0.0
+    min_lr_ratio: float = opt(0.0, range="[0, 1]")
     dropout: float = opt(0.1, "backbone dropout while training", range="[0, 1)")
     head_dropout: float = opt(0.1, range="[0, 1)")
     pool: str = opt("mean", "sequence vector: mean of the hidden states, or the last token's", choices=POOLS)
@@ -175,7 +180,7 @@ class FinetuneConfig:
     lora_targets: str = opt(",".join(LORA_TARGETS), "layers that get adapters; add wte for the token embedding")
     merge: bool = opt(True, "save the LoRA adapters as they are instead of merging them into the weights")
     evals_per_epoch: int = opt(1, "dev evaluations (model-selection points) per epoch", range=">= 1")
-    grad_clip: float = 1.0        # 0 = off
+    grad_clip: float = opt(1.0, range=">= 0")        # 0 = off
     text_column: str = opt("text", "text column or JSON key")
     label_column: str = opt("label", "label column or JSON key")
     data_dir: str | None = opt(None, "folder holding a built-in task's files", shown="the embedded copy")
@@ -235,7 +240,7 @@ class ForecastConfig:
     epochs: int = opt(20, "maximum epochs (early stopping on validation)", range=">= 1")
     batch_size: int = opt(32, "windows per step", range=">= 1")
     lr: float = opt(1e-3, "Adam's learning rate", range="> 0")
-    weight_decay: float = 0.0
+    weight_decay: float = opt(0.0, range=">= 0")
     patience: int = opt(3, "epochs without a better validation loss before stopping", range=">= 1")
     seed: int = seed_opt()
     device: str = device_opt()
@@ -266,7 +271,7 @@ class TextRNNConfig:
     bidirectional: bool = True
     max_len: int = opt(0, "words per sentence; longer ones are cut (0: the longest training sentence, "
                        "at most 256)", range=">= 0")
-    min_freq: int = 2           # words seen fewer times in training are "unknown" (1: 74% dev, 2: 79%)
+    min_freq: int = opt(2, range=">= 1")   # words seen fewer times in training are "unknown" (1: 74% dev, 2: 79%)
     embed_dropout: float = opt(0.5, range="[0, 1)")   # on the word vectors
     dropout: float = opt(0.5, "dropout before the output layer", range="[0, 1)")
     epochs: int = opt(10, "maximum epochs", range=">= 1")
@@ -292,7 +297,7 @@ class GenerateConfig:
     top_p: float | None = opt(None, "nucleus sampling: the smallest set of tokens with this total probability",
                               range="(0, 1]")
     use_cache: bool = opt(True, "recompute the whole context for every token", flag="--no-cache")
-    seed: int | None = opt(None, "random seed", shown="a random one")
+    seed: int | None = opt(None, "random seed", range=SEED_RANGE, shown="a random one")
     threads: int | None = opt(None, "CPU threads", range=">= 1",
                               shown="1 for models under 20M parameters, else all cores")
     device: str = device_opt()

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import load_model, save_model
+from ..checkpoint import continue_config, load_model, open_run, save_model
 
-from ..io import read_json, save_json
+from ..io import check_writable_dir, read_json, save_json
 from ..device import resolve_device, seed_everything
 from .. import distributed as dist
 from ..distributed import is_main
@@ -72,8 +72,12 @@ def _batches(tok, data, labels, block_size: int, batch_size: int, shuffle=False,
                          shuffle=shuffle, seed=seed)
 
 
+# What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
+MAY_CHANGE = ("epochs", "device", "strategy", "activation_checkpointing", "data_dir")
+
+
 def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1, callbacks=(),
-             **overrides) -> dict:
+             resume: bool = False, overwrite: bool = False, **overrides) -> dict:
     """Fine-tune the GPT of ``base_run`` on ``task``; writes the run ``out``, returns its metrics.
 
     Args:
@@ -82,6 +86,8 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
         task: ``"sst2"`` or a labelled file or folder (``fromzero.text.labelled.load_task``).
         out: the run directory to write.
         callbacks: more ``Callback`` objects for the trainer.
+        resume: continue the run in ``out`` from its newest checkpoint (same base run and options,
+            but for ``MAY_CHANGE``); ``overwrite``: replace an earlier run in ``out``.
         **overrides: ``FinetuneConfig`` fields (``epochs=3``, ``lora_rank=8``, ``freeze="blocks:2"``, ...).
 
     Returns:
@@ -92,6 +98,18 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
     _check_base(base_run)
     if out.resolve() == base_run.resolve():
         raise ConfigError(f"out: {out} is the pre-trained run itself; write the fine-tuned run elsewhere")
+    check_writable_dir(out)
+    dist.init(cfg.device)  # before open_run: every rank learns the run that rank 0 opened
+    start = {**dataclasses.asdict(cfg), "base_run": str(base_run.resolve())}
+    with open_run(out, "finetune", start, resume, overwrite) as run:
+        saved = dict(run.config or {})
+        if run.resumed and saved.pop("base_run", str(base_run.resolve())) != str(base_run.resolve()):
+            raise ConfigError(f"finetune --resume: {out} fine-tunes {run.config['base_run']}, not {base_run}")
+        cfg = continue_config(run, cfg, FinetuneConfig, MAY_CHANGE, "finetune --resume", saved=saved or None)
+        return _finetune(base_run, cfg, out, verbose, callbacks, resume)
+
+
+def _finetune(base_run: Path, cfg: FinetuneConfig, out: Path, verbose: int, callbacks, resume: bool) -> dict:
     seed_everything(cfg.seed)
     tok = load_tokenizer(base_run)
     data = load_task(cfg.task, cfg.data_dir, cfg.text_column, cfg.label_column)
@@ -109,7 +127,7 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
     max_steps = cfg.epochs * cfg.evals_per_epoch * every
     trainer = _trainer(model, cfg, max_steps, out, verbose, callbacks)
     t0 = time.perf_counter()
-    trainer.fit(train, max_steps=max_steps, eval_every=every, validation_data=dev)
+    trainer.fit(train, max_steps=max_steps, eval_every=every, validation_data=dev, resume=resume)
     train_time = time.perf_counter() - t0
     if cfg.lora_rank and cfg.merge:
         merge_lora(model)

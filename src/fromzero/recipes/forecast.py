@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import load_model, save_model
+from ..checkpoint import continue_config, load_model, open_run, save_model
 
 from ..config import make_config
 
-from ..io import read_json, save_json
+from ..io import check_writable_dir, read_json, save_json
 from ..device import seed_everything
 from ..errors import ConfigError, DataError
 from ..models.forecaster import Forecaster, ForecasterConfig
@@ -161,20 +161,33 @@ def score(model, p: Prepared, part: str = "test", device="auto") -> dict:
     return {"metrics": out, "y": y, "preds": preds, "starts": starts}
 
 
-def train_forecast(out, cfg: ForecastConfig | None = None, verbose: int = 1) -> dict:
-    """Train a forecaster, save a run directory at ``out``, return the metrics (also in metrics.json)."""
-    cfg = cfg or forecast_config()
+# What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
+MAY_CHANGE = ("epochs", "device")
+
+
+def train_forecast(out, cfg: ForecastConfig | None = None, verbose: int = 1, resume: bool = False,
+                   overwrite: bool = False) -> dict:
+    """Train a forecaster, save a run directory at ``out``, return the metrics (also in metrics.json).
+
+    ``resume=True`` continues the run in ``out`` (its config, or ``cfg`` changing only
+    ``MAY_CHANGE``); ``overwrite=True`` replaces an earlier run there."""
+    with open_run(out, "train forecast", dataclasses.asdict(cfg or forecast_config()), resume, overwrite) as run:
+        cfg = continue_config(run, cfg, ForecastConfig, MAY_CHANGE, "train forecast --resume")
+        return _train(run.dir, cfg or forecast_config(), verbose, resume)
+
+
+def _train(out, cfg: ForecastConfig, verbose: int, resume: bool) -> dict:
     seed_everything(cfg.seed)
     p = prepare(cfg)
     (xtr, ytr, _), (xva, yva, _) = p.windows("train"), p.windows("val")
     p.windows("test")                                         # fail before training if too short
     model = build_forecaster(cfg, p)
-    out = Path(out)
+    out = check_writable_dir(out)
     trainer = Trainer(model, optimizer="adam", lr=cfg.lr, weight_decay=cfg.weight_decay, loss="mse",
                       metrics=["mae"], device=cfg.device, run_dir=out, verbose=verbose,
                       callbacks=[EarlyStopping("val_loss", patience=cfg.patience), KeepBest("val_loss")])
     trainer.fit((torch.from_numpy(xtr), torch.from_numpy(ytr)), epochs=cfg.epochs, batch_size=cfg.batch_size,
-                validation_data=(torch.from_numpy(xva), torch.from_numpy(yva)), seed=cfg.seed)
+                validation_data=(torch.from_numpy(xva), torch.from_numpy(yva)), seed=cfg.seed, resume=resume)
     val, test = score(model, p, "val", cfg.device), score(model, p, "test", cfg.device)
     metrics = {"test": test["metrics"], "val": val["metrics"], "windows": {
         part: int(len(p.windows(part)[2])) for part in ("train", "val", "test")},

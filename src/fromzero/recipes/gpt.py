@@ -22,14 +22,15 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoint import load_model, load_weights, save_model
+from ..checkpoint import (load_model, load_weights, open_run, record_config, resume_changes, run_config,
+                          save_model)
 
 from ..config import make_config
 
-from ..io import read_json, save_json
+from ..io import check_writable_dir, read_json, save_json
 from .. import distributed as dist
 from ..device import native_bf16, resolve_device, seed_everything
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..generate import generate_text
 from ..kernels import use_kernels
 from ..models.gpt import GPT, PRESETS, GPTConfig
@@ -65,7 +66,8 @@ def split_overrides(preset: str, overrides: dict, family: str = "gpt") -> tuple[
     recipe = {**recipes.get(preset, {}), **{k: v for k, v in overrides.items() if k in train_keys}}
     cfg = make_config(PretrainConfig, recipe, source="PretrainConfig")
     model_over = {k: v for k, v in overrides.items() if k in model_keys}
-    make_config(config_cls, model_over, source=config_cls.__name__)  # types checked before any work
+    # types and ranges checked before any work, against the preset's sizes (n_embd with its n_head)
+    make_config(config_cls, {**presets[preset], **model_over}, source=config_cls.__name__)
     return cfg, model_over
 
 
@@ -172,36 +174,88 @@ def _from_init(init, model_over: dict, out: Path):
     return tok, make_config(GPTConfig, {**spec["config"], **model_over}, source="GPTConfig")
 
 
-def pretrain(data="shakespeare", preset: str = "shakespeare-char", out="runs/gpt", resume: bool = False,
-             verbose: int = 1, callbacks=(), init=None, family: str = "gpt", **overrides) -> Path:
+# What ``--resume`` may change: more steps, where and how fast it runs, what it prints. Any other
+# option given with it must equal the run's own (or is refused): a resumed run records what it trained with.
+MAY_CHANGE = ("max_iters", "device", "threads", "sample_tokens", "sample_prompt", "peak_flops", "plot",
+              "compile", "strategy", "activation_checkpointing")
+
+
+def _saved_options(out: Path) -> dict | None:
+    """The options the run in ``out`` was started with: run.json's, or a legacy run's pretrain.json."""
+    config = run_config(out)
+    if config is None and (out / "pretrain.json").is_file():
+        config = read_json(out / "pretrain.json")
+    if config is not None and not (isinstance(config, dict) and isinstance(config.get("overrides"), dict)
+                                   and isinstance(config.get("preset"), str) and "data" in config):
+        raise CheckpointError(f"{out}: the saved pre-training options are not valid (expected data, preset, "
+                              f"overrides), got {str(config)[:200]}")
+    return config
+
+
+def _resumed_options(saved: dict, data, preset, family, init, overrides: dict) -> tuple:
+    """(data, preset, family, init, overrides) of a resumed run: the saved ones, with the given
+    options that ``MAY_CHANGE`` allows; any other given option that differs is refused."""
+    top = {"data": saved["data"], "preset": saved["preset"], "family": saved.get("family", "gpt"),
+           "init": saved.get("init")}
+    if top["family"] not in FAMILIES:
+        raise CheckpointError(f"pretrain.json: unknown family {top['family']!r}")
+    _, config_cls, presets, _ = FAMILIES[top["family"]]
+    model_keys = {f.name for f in dataclasses.fields(config_cls)}
+    cfg, _ = split_overrides(top["preset"], saved["overrides"], top["family"])
+    effective = {**presets[top["preset"]], **{k: v for k, v in saved["overrides"].items() if k in model_keys},
+                 **dataclasses.asdict(cfg), **top}
+    given = {k: v for k, v in {"data": data and str(data), "preset": preset, "family": family,
+                               "init": init and str(init)}.items() if v is not None}
+    changes = resume_changes(effective, {**given, **overrides}, MAY_CHANGE, f"pretrain {top['family']} --resume")
+    return (top["data"], top["preset"], top["family"], top["init"],
+            {**saved["overrides"], **{k: v for k, v in changes.items() if k not in top}})
+
+
+def pretrain(data=None, preset: str | None = None, out="runs/gpt", resume: bool = False,
+             verbose: int = 1, callbacks=(), init=None, family: str | None = None, overwrite: bool = False,
+             **overrides) -> Path:
     """Pre-train a GPT on ``data``; returns the run directory.
 
     Args:
-        data: ``"shakespeare"``, ``"tang-poems"``, or a UTF-8 text file or folder.
-        preset: a model size and its default recipe (``PRESETS``, ``RECIPES``).
+        data: ``"shakespeare"`` (the default), ``"tang-poems"``, or a UTF-8 text file or folder.
+        preset: a model size and its default recipe (``PRESETS``, ``RECIPES``); default ``"shakespeare-char"``.
         out: the run directory (created).
-        resume: continue from the newest checkpoint in ``out`` (same data and options).
+        resume: continue the run in ``out`` from its newest checkpoint, with the data and options it
+            was started with; given ones may only change ``MAY_CHANGE`` (more ``max_iters``, ...).
+        overwrite: replace an earlier run in ``out`` (its files are deleted); without it, a
+            non-empty ``out`` is refused.
         callbacks: more ``Callback`` objects for the trainer.
         init: a pre-trained run to continue from (domain adaptation): its tokenizer and model
             config are used and its weights loaded; model overrides may only change ``dropout``.
-        family: the model family, a key of ``FAMILIES``: ``"gpt"``, or ``"lstm"`` (``fromzero.models.rnn_lm``).
+        family: the model family, a key of ``FAMILIES``: ``"gpt"`` (the default), or ``"lstm"``
+            (``fromzero.models.rnn_lm``).
         **overrides: ``PretrainConfig`` fields (``max_iters=500``, ``lr=1e-3``, ...) and
             ``GPTConfig`` fields (``block_size=128``, ``dropout=0.1``, ...).
     """
     out = Path(out)
-    if resume and (out / "pretrain.json").is_file():     # the saved options, updated by the new ones
-        saved = read_json(out / "pretrain.json")
-        data, preset, family = saved["data"], saved["preset"], saved.get("family", "gpt")
-        overrides = {**saved["overrides"], **overrides}
-        init = saved.get("init") or init
+    saved = _saved_options(out) if resume else None
+    if saved is not None:
+        data, preset, family, init, overrides = _resumed_options(saved, data, preset, family, init, overrides)
+    data, preset, family = data or "shakespeare", preset or "shakespeare-char", family or "gpt"
+    if family not in FAMILIES:
+        raise ConfigError(f"family: expected one of {', '.join(FAMILIES)}, got {family!r}")
     cfg, model_over = split_overrides(preset, overrides, family)
-    model_cls, config_cls, presets, _ = FAMILIES[family]
+    check_writable_dir(out)
     device = dist.init(cfg.device)  # this process's device; joins torchrun's process group, if any
-    out.mkdir(parents=True, exist_ok=True)
-    if dist.is_main():
-        save_json(out / "pretrain.json", {"data": str(data), "family": family, "preset": preset,
-                                          "overrides": overrides,
-                                          "config": dataclasses.asdict(cfg), "init": init and str(init)})
+    options = {"data": str(data), "family": family, "preset": preset, "overrides": overrides,
+               "config": dataclasses.asdict(cfg), "init": init and str(init)}
+    with open_run(out, f"pretrain {family}", options, resume, overwrite) as run:
+        if run.resumed and run.run_id and _saved_options(out) != saved:
+            raise CheckpointError(f"{out}: the run there changed while this one started; try again")
+        if run.resumed:
+            record_config(run, options)                  # the changes --resume applied (more max_iters, ...)
+        if dist.is_main():
+            save_json(out / "pretrain.json", options)    # what this run trains with
+        return _pretrain(data, preset, run.dir, resume, verbose, callbacks, init, family, cfg, model_over, device)
+
+
+def _pretrain(data, preset, out, resume, verbose, callbacks, init, family, cfg, model_over, device) -> Path:
+    model_cls, config_cls, presets, _ = FAMILIES[family]
     seed_everything(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

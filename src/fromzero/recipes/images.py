@@ -1,6 +1,7 @@
 """Image classification runs: evaluate on the test split, predict on image files."""
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -27,30 +28,88 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     return trainer.evaluate((to_inputs(x), torch.from_numpy(y)))
 
 
+# Bigger than any photo worth classifying; a header that claims more is refused before decoding.
+MAX_PIXELS = 1 << 26
+# Every MNIST training image, light-on-dark in [0, 1], has a mean in [0.025, 0.40] and a brightest
+# pixel above 0.99: outside these the input looks nothing like what the model learnt from.
+MAX_MEAN, MIN_CONTRAST = 0.4, 0.25
+
+
 def load_image(path, size: int = 28) -> tuple[torch.Tensor, bool]:
     """An image file -> (1, 1, size, size) float tensor in [0, 1], white digit on black.
 
-    Any size of 28x28 or larger, greyscale or colour; it is converted to greyscale and resized.
-    Dark-on-light images (a digit drawn on white paper) are inverted to MNIST's light-on-dark;
-    the second value tells whether that happened.
+    Any size of 28x28 or larger, greyscale or colour, 8 or 16 bits; it is converted to greyscale
+    and resized. Transparent pixels are background: they take the colour that contrasts with the
+    drawing. Dark-on-light images (a digit drawn on white paper) are inverted to MNIST's
+    light-on-dark; the second value tells whether that happened.
+
+    Example:
+        >>> x, inverted = load_image("digit.png")   # x: (1, 1, 28, 28)  # doctest: +SKIP
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: image file not found")
     try:
         with Image.open(path) as im:
-            im.load()
             w, h = im.size
-            grey = im.convert("L")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+            if w * h > MAX_PIXELS:
+                raise DataError(f"{path}: expected an image of at most {MAX_PIXELS:,} pixels, got {w}x{h}")
+            im.load()
+            grey = _greyscale(im)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
+            SyntaxError, struct.error, EOFError, IndexError, TypeError, ZeroDivisionError) as e:
+        if isinstance(e, DataError):
+            raise
         raise DataError(f"{path}: expected an image file (PNG, JPEG, ...), could not read it: {e}") from None
     if w < size or h < size:
         raise DataError(f"{path}: expected an image of at least {size}x{size} pixels, got {w}x{h}")
-    arr = np.asarray(grey.resize((size, size), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    if grey.mode == "F":  # 16 or 32 bits, already in [0, 1]: resized without rounding to 8 bits
+        arr = np.asarray(grey.resize((size, size), Image.Resampling.LANCZOS), dtype=np.float32).clip(0, 1)
+    else:
+        arr = np.asarray(grey.resize((size, size), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
     inverted = bool(arr.mean() > 0.5)
     if inverted:
         arr = 1.0 - arr
-    return torch.from_numpy(arr)[None, None], inverted
+    return torch.from_numpy(np.ascontiguousarray(arr))[None, None], inverted
+
+
+def _greyscale(im: Image.Image) -> Image.Image:
+    """Mode "L" (8 bits), or "F" in [0, 1] for deeper images; transparency composited away."""
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        a = np.asarray(im).astype(np.float64)
+        # 16-bit files open as I;16 (or I in older Pillow): full scale is 65535, not 255
+        top = 1.0 if im.mode == "F" and a.max(initial=0) <= 1 else (
+            65535.0 if a.max(initial=0) <= 65535 else float(a.max()))
+        return Image.fromarray((a / top).clip(0, 1).astype(np.float32), "F")
+    transparent = "A" in im.getbands() or "a" in im.getbands() or "transparency" in im.info
+    if not transparent:
+        return im.convert("L")
+    rgba = im.convert("RGBA")
+    grey, alpha = rgba.convert("L"), rgba.getchannel("A")
+    g, a = np.asarray(grey), np.asarray(alpha)
+    opaque = a >= 128
+    if opaque.all():
+        return grey
+    # The opaque pixels decide: few of them are the drawing, and the background must contrast with
+    # them (a black digit on nothing is a black digit on white); many of them hold their own
+    # background (paper with a transparent margin), which the transparent pixels continue.
+    bright = bool(opaque.any() and g[opaque].mean() >= 127.5)
+    drawing = opaque.mean() <= 0.5
+    background = 0 if bright == drawing else 255
+    return Image.composite(grey, Image.new("L", grey.size, background), alpha)
+
+
+def unlike_training_data(x: torch.Tensor) -> str | None:
+    """Why a preprocessed image (light-on-dark in [0, 1]) looks nothing like an MNIST digit, or None."""
+    lo, hi, mean = float(x.min()), float(x.max()), float(x.mean())
+    if hi - lo < MIN_CONTRAST:
+        return (f"the image is nearly uniform after preprocessing (pixel values {lo:.2f} to {hi:.2f}): "
+                "there is no digit to see, the prediction means nothing")
+    if mean > MAX_MEAN:
+        return (f"the image is mostly bright after preprocessing (mean {mean:.2f}; training digits "
+                f"have at most {MAX_MEAN}): expected a light digit on a dark background, or a dark "
+                "digit on a light one, filling part of the image")
+    return None
 
 
 def predict_run(run_dir, image, device="auto", top: int = 3) -> dict:
@@ -62,4 +121,8 @@ def predict_run(run_dir, image, device="auto", top: int = 3) -> dict:
         probs = torch.softmax(model(x.to(next(model.parameters()).device)).float(), -1)[0].cpu()
     classes = spec.get("classes") or [str(i) for i in range(len(probs))]
     p, i = probs.topk(min(top, len(probs)))
-    return {"top": [(classes[k], float(v)) for v, k in zip(p, i.tolist())], "inverted": inverted}
+    result = {"top": [(classes[k], float(v)) for v, k in zip(p, i.tolist())], "inverted": inverted}
+    why = unlike_training_data(x)
+    if why:
+        result["warning"] = f"{image}: {why}"
+    return result

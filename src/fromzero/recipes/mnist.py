@@ -1,14 +1,15 @@
 """Train the tutorial's CNN on MNIST (or Fashion-MNIST): ``fromzero train mnist-cnn``."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..checkpoint import save_model
+from ..checkpoint import continue_config, open_run, save_model
 
-from ..io import save_json
+from ..io import check_writable_dir, save_json
 from ..datasets import load_mnist
 from ..datasets.mnist import DATASETS
 from .. import distributed as dist
@@ -24,13 +25,29 @@ def to_inputs(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).unsqueeze(1).float().div_(255.0)
 
 
-def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1) -> dict:
+# What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
+MAY_CHANGE = ("epochs", "device", "strategy", "activation_checkpointing", "data_dir")
+
+
+def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1, resume: bool = False,
+                overwrite: bool = False) -> dict:
     """Train the tutorial's CNN, save a run directory at ``out``, return the test metrics.
+
+    ``resume=True`` continues the run in ``out`` from its newest checkpoint, with the config it was
+    started with (``config=None``) or one that changes only ``MAY_CHANGE``; ``overwrite=True``
+    replaces an earlier run in ``out`` (``fromzero.checkpoint.open_run``).
 
     Example:
         >>> metrics = train_mnist("runs/mnist", MnistConfig(epochs=1))  # doctest: +SKIP
     """
-    cfg = config or MnistConfig()
+    dist.init((config or MnistConfig()).device)
+    start = dataclasses.asdict(config or MnistConfig())
+    with open_run(out, "train mnist-cnn", start, resume, overwrite) as run:
+        cfg = continue_config(run, config, MnistConfig, MAY_CHANGE, "train mnist-cnn --resume")
+        return _train(run.dir, cfg, verbose, resume)
+
+
+def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
     cfg.validate()
     seed_everything(cfg.seed)
     device = dist.init(cfg.device)  # this process's device; joins torchrun's process group, if any
@@ -45,12 +62,12 @@ def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1) -> dic
     steps = cfg.epochs * -(-len(x_train) // cfg.batch_size)
     schedule = WarmupCosine(warmup=min(100, steps // 10), total=steps, min_ratio=0.0) \
         if cfg.schedule == "cosine" else None
-    out = Path(out)
+    out = check_writable_dir(out)   # before the first epoch, not at its end
     trainer = Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
                       optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       lr=cfg.lr, schedule=schedule, device=device, run_dir=out, verbose=verbose)
     trainer.fit((x_train, y_train), epochs=cfg.epochs, batch_size=cfg.batch_size,
-                validation_data=(x_test, y_test), seed=cfg.seed)
+                validation_data=(x_test, y_test), seed=cfg.seed, resume=resume)
     metrics = trainer.evaluate((x_test, y_test))
     save_model(out, model, extra={"task": "image-classification", "dataset": cfg.dataset,
                                   "classes": _classes(cfg.dataset), "input": "greyscale 28x28, [0, 1]"})

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import load_model, save_model
+from ..checkpoint import continue_config, load_model, open_run, save_model
 
 from ..config import make_config
 
-from ..io import read_json, save_json
+from ..io import check_writable_dir, read_json, save_json
 from ..device import seed_everything
 from ..errors import DataError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, GlobalMaxPool1D, Input
@@ -63,9 +63,23 @@ def build_text_rnn(cfg: TextRNNConfig, vocab_size: int, n_classes: int) -> Seque
                        GlobalMaxPool1D(), Dropout(cfg.dropout), Dense(n_classes)], name="text_rnn")
 
 
-def train_text_rnn(out, cfg: TextRNNConfig | None = None, verbose: int = 1, **overrides) -> dict:
-    """Train a recurrent sentence classifier; save a run at ``out``; return dev and test accuracy."""
-    cfg = cfg or make_config(TextRNNConfig, overrides, source="TextRNNConfig")
+# What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
+MAY_CHANGE = ("epochs", "device")
+
+
+def train_text_rnn(out, cfg: TextRNNConfig | None = None, verbose: int = 1, resume: bool = False,
+                   overwrite: bool = False, **overrides) -> dict:
+    """Train a recurrent sentence classifier; save a run at ``out``; return dev and test accuracy.
+
+    ``resume=True`` continues the run in ``out`` (its config, or one changing only ``MAY_CHANGE``);
+    ``overwrite=True`` replaces an earlier run there."""
+    cfg = cfg or (make_config(TextRNNConfig, overrides, source="TextRNNConfig") if overrides or not resume else None)
+    with open_run(out, "train text-rnn", dataclasses.asdict(cfg or TextRNNConfig()), resume, overwrite) as run:
+        cfg = continue_config(run, cfg, TextRNNConfig, MAY_CHANGE, "train text-rnn --resume")
+        return _train(run.dir, cfg, verbose, resume)
+
+
+def _train(out, cfg: TextRNNConfig, verbose: int, resume: bool) -> dict:
     seed_everything(cfg.seed)
     task = load_task(cfg.data)
     vocab = build_vocab(task.train.texts, cfg.min_freq)
@@ -79,12 +93,12 @@ def train_text_rnn(out, cfg: TextRNNConfig | None = None, verbose: int = 1, **ov
         model.summary()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   lr=cfg.lr, device=cfg.device)
-    out = Path(out)
+    out = check_writable_dir(out)
     stop = [EarlyStopping("val_accuracy", patience=cfg.patience, mode="max"),
             KeepBest("val_accuracy", mode="max")]
     history = model.fit(xs["train"], ys["train"], batch_size=cfg.batch_size, epochs=cfg.epochs,
                         validation_data=(xs["dev"], ys["dev"]), callbacks=stop, seed=cfg.seed,
-                        verbose=verbose, run_dir=out)
+                        verbose=verbose, run_dir=out, resume=resume)
     metrics = {"dev_accuracy": model.evaluate(xs["dev"], ys["dev"])["accuracy"],
                "epochs": len(history.epochs), "params": model.count_params(), "vocab_size": len(vocab)}
     if "test" in xs:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..io import EMBEDDED, atomic_open, cache_dir, save_json, verified
+from ..io import EMBEDDED, atomic_open, cache_dir, save_json, sha256_file, verified
 from .tokenizer import BPETokenizer, make_tokenizer, tokenizer_fingerprint
 
 CHUNK_CHARS = 1 << 20
@@ -157,11 +158,34 @@ def _encode_to(files: list[Path], tok, out, dtype) -> int:
     return n
 
 
+def _cached_meta(path: Path, meta_path: Path, dtype) -> tuple[dict | None, str]:
+    """(the cache's metadata, "") when ``path`` holds the tokens that ``meta_path`` describes,
+    with their SHA-256; else (None, what is wrong: "" when there is no cache yet)."""
+    if not meta_path.is_file() and not path.is_file():
+        return None, ""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        n, sha = meta["n"], meta["sha256"]
+        ok = isinstance(n, int) and meta["dtype"] == np.dtype(dtype).name and isinstance(sha, str)
+    except (KeyError, TypeError):
+        return None, f"has incomplete metadata ({meta_path.name}: no size, dtype or sha256)"
+    except (OSError, ValueError, RecursionError):
+        return None, f"has unreadable metadata ({meta_path.name})"
+    if not ok:
+        return None, f"has unexpected metadata ({meta_path.name})"
+    if not path.is_file() or path.stat().st_size != n * np.dtype(dtype).itemsize:
+        return None, f"is missing or torn (expected {n * np.dtype(dtype).itemsize} bytes)"
+    if sha256_file(path) != sha:
+        return None, "does not match its recorded sha256 (corrupt)"
+    return meta, ""
+
+
 def load_corpus(data, tokenizer, val_frac: float = 0.1, cache: Path | None = None) -> TokenCorpus:
     """Tokenize ``data`` with ``tokenizer`` into a cached memory-mapped array, split train/val.
 
     The cache key covers the files (path, size, modification time) and the tokenizer, so a
-    changed file or tokenizer re-encodes.
+    changed file or tokenizer re-encodes. The cache records its SHA-256 and is checked on every
+    load: a torn or corrupt cache is rebuilt, with a one-line notice.
     """
     if not 0.0 < val_frac < 1.0:
         raise DataError(f"val_frac must be in (0, 1), got {val_frac}")
@@ -170,11 +194,14 @@ def load_corpus(data, tokenizer, val_frac: float = 0.1, cache: Path | None = Non
     root = Path(cache or cache_dir()) / "tokens"
     key = _cache_key(files, tokenizer)
     path, meta_path = root / f"{key}.bin", root / f"{key}.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
-    if meta is None or not path.is_file() or path.stat().st_size != meta["n"] * np.dtype(dtype).itemsize:
+    meta, problem = _cached_meta(path, meta_path, dtype)
+    if meta is None:
+        if problem:
+            print(f"fromzero: the token cache {path} {problem}; rebuilding it", file=sys.stderr)
         with atomic_open(path) as out:
             n = _encode_to(files, tokenizer, out, dtype)
-        meta = {"n": n, "dtype": np.dtype(dtype).name, "files": [str(f) for f in files]}
+        meta = {"n": n, "dtype": np.dtype(dtype).name, "files": [str(f) for f in files],
+                "sha256": sha256_file(path)}
         save_json(meta_path, meta)
     n = meta["n"]
     if n < 2:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_open
+
 
 def plot_forecast(path, actual, forecast, baseline=None, history=None, times=None, title: str = "",
                   ylabel: str = "", baseline_name: str = "repeat last value") -> Path:
@@ -36,7 +38,7 @@ def plot_forecast(path, actual, forecast, baseline=None, history=None, times=Non
     fig.autofmt_xdate() if times is not None else None
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    with atomic_open(path) as f:   # a symlink at ``path`` is replaced, never written through
+        fig.savefig(f, dpi=80, format="png")
     plt.close(fig)
     return path

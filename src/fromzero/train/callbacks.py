@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import FromzeroError
-from ..io import atomic_write_text
+from ..io import atomic_open, atomic_write_text
 
 
 class Callback:
@@ -136,7 +136,8 @@ def plot_history(history: dict, path) -> Path:
         ax.legend()
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    with atomic_open(path) as f:   # a symlink at ``path`` is replaced, never written through
+        fig.savefig(f, dpi=100, format="png")
     plt.close(fig)
     return path
 
@@ -205,7 +206,11 @@ class KeepBest(_Monitor):
             trainer.model.load_state_dict(self.weights)
 
     def state_dict(self):
-        return {"best": self.best}
+        # the best weights too, so that a resumed run ends with the same ones (plain tensors; a
+        # sharded model's copy stays in memory only)
+        plain = self.weights is not None and not any(hasattr(t, "full_tensor") for t in self.weights.values())
+        return {"best": self.best, **({"weights": self.weights} if plain else {})}
 
     def load_state_dict(self, state):
         self.best = state["best"]
+        self.weights = state.get("weights")

@@ -18,15 +18,11 @@ from .. import distributed as dist
 from ..batches import as_batches
 from ..checkpoint import Checkpointer
 from ..device import autocast, resolve_device
-from ..errors import FromzeroError
+from ..errors import FromzeroError, NonFiniteError
 from .callbacks import CSVLogger, History, PlotHistory, ProgressBar
 from .losses import get_loss
 from .metrics import get_metrics
 from .optim import get_optimizer
-
-
-class NonFiniteError(FromzeroError):
-    """The loss or a gradient became NaN or Inf; the optimizer step was not taken."""
 
 
 def _to(batch, device, channels_last: bool = False):
@@ -118,6 +114,7 @@ class Trainer:
                 self.callbacks.append(PlotHistory(self.run_dir / "history.png"))
         self.step, self.epoch, self.stop_training = 0, 0, False
         self.epochs = self.steps_per_epoch = 0
+        self._pnorm = None   # the largest |parameter| after the last optimizer step (a tensor)
         self.max_steps = self.train_data = self._acc = None
 
     # --- one step ------------------------------------------------------------------------------
@@ -156,6 +153,8 @@ class Trainer:
                     g["lr"] = g["initial_lr"] * m
             self.optimizer.step()
             self.step += 1
+            if self.nan_guard:  # checked with the next step's loss, or before a save: no sync here
+                self._pnorm = _param_norm(self.model)
         return {"loss_sum": total, "n": n, "outputs": outs, "skipped": bad is not None}
 
     def _check_finite(self, loss):
@@ -169,8 +168,10 @@ class Trainer:
         gnorm = dist.full_tensor(gnorm)  # FSDP: the norm over every rank's shards
         if self.nan_guard is None:
             return None
-        if dist.all_true(torch.isfinite(loss + gnorm)):  # one sync: finite iff both are, on every rank
+        pnorm = self._pnorm if self._pnorm is not None else 0.0  # the parameters after the last step
+        if dist.all_true(torch.isfinite(loss + gnorm + pnorm)):  # one sync: finite iff all are, on every rank
             return None
+        self.check_parameters()  # non-finite parameters: the last step broke them; stop in any mode
         bad = f"loss is {loss.item()}" if not torch.isfinite(loss) else f"gradient norm is {gnorm.item()}"
         self.optimizer.zero_grad(set_to_none=True)
         if self.nan_guard == "stop":
@@ -179,6 +180,17 @@ class Trainer:
                                  "before the optimizer step (parameters unchanged)"
                                  + (f"; last good checkpoint: {last}" if last else ""))
         return bad
+
+    def check_parameters(self) -> None:
+        """Raise ``NonFiniteError`` when the last optimizer step left a NaN or Inf in a parameter
+        (a learning rate of inf, an overflow): nothing is saved from such a model. Every rank calls it."""
+        if self._pnorm is None or dist.all_true(torch.isfinite(self._pnorm)):
+            return
+        last = self.checkpointer.latest()
+        raise NonFiniteError(f"non-finite parameters after the optimizer step {self.step} (largest |value| "
+                             f"{float(self._pnorm)}): the step broke the model (learning rate too high?); "
+                             "training stopped and nothing was saved from it"
+                             + (f"; last good checkpoint: {last}" if last else ""))
 
     # --- loops ---------------------------------------------------------------------------------
     def _next_batches(self):
@@ -195,7 +207,7 @@ class Trainer:
     def fit(self, train, epochs: int = 1, steps_per_epoch: int | None = None, validation_data=None,
             validation_steps: int | None = None, batch_size: int = 32, shuffle: bool = True,
             seed: int = 0, resume: bool | str = False, max_steps: int | None = None,
-            eval_every: int | None = None):
+            eval_every: int | None = None, overwrite: bool = False):
         """Train; returns the ``History`` callback (one entry per epoch or evaluation).
 
         How long: ``epochs`` passes over ``train`` (or of ``steps_per_epoch`` steps), or
@@ -205,13 +217,24 @@ class Trainer:
         arrays, a ``Dataset`` (both batched with ``batch_size``, ``shuffle``, ``seed``), a
         ``DataLoader`` or any iterable of batches. ``resume=True`` (or a checkpoint path)
         continues from the newest checkpoint of ``run_dir`` to the same total, mid-epoch included.
+
+        With ``run_dir``, the run is opened for the fit (``fromzero.checkpoint.open_run``): the
+        directory is locked against other processes; a first fit into a non-empty directory
+        refuses unless ``resume`` (continue the run there, only with its own checkpoints) or
+        ``overwrite=True`` (delete the earlier run's files); fitting again continues this run.
         """
+        with self.checkpointer.run(resume, overwrite):
+            return self._fit(train, epochs, steps_per_epoch, validation_data, validation_steps, batch_size,
+                             shuffle, seed, resume, max_steps, eval_every)
+
+    def _fit(self, train, epochs, steps_per_epoch, validation_data, validation_steps, batch_size, shuffle,
+             seed, resume, max_steps, eval_every):
         data = as_batches(train, batch_size, shuffle, seed)
         self.train_data, self._accum = dist.shard(data, self.grad_accum)
         self._set_length(data, epochs, steps_per_epoch, max_steps, eval_every)
         self.val_data = None if validation_data is None else as_batches(validation_data, batch_size)
         self.validation_steps = validation_steps
-        self._acc = None
+        self._acc = self._pnorm = None
         path = resume if isinstance(resume, (str, Path)) else None
         if not (resume and self.checkpointer.restore(self, path)):
             # like Keras: each fit() call trains `epochs` epochs and returns its own history
@@ -228,7 +251,9 @@ class Trainer:
             self.epoch += 1
             self._fire("on_epoch_end", self.epoch - 1, logs)
             if self.run_dir:
+                self.check_parameters()
                 self.checkpointer.save(self)
+        self.check_parameters()  # a run whose last step broke the model does not end as a success
         self._fire("on_train_end", logs)
         return self.history
 
@@ -291,8 +316,10 @@ class Trainer:
                 break
             every = self.checkpointer.every
             if self.run_dir and every and self.step % every == 0 and i + 1 < self.steps_per_epoch:
+                self.check_parameters()
                 self.checkpointer.save(self)
         dt = time.perf_counter() - self._t0
+        self.check_parameters()  # before validation, logs and the checkpoint
         acc = self._global_acc(acc)  # the sums over every rank
         msum, mcount = acc["msum"], acc["mcount"]
         logs = {"epoch": epoch + 1, "step": self.step, "loss": float(acc["loss_sum"]) / max(acc["n"], 1)}
@@ -388,6 +415,20 @@ class Trainer:
             fn = getattr(cb, hook, None)
             if fn is not None:
                 fn(self, *args)
+
+
+@torch.no_grad()
+def _param_norm(model: nn.Module) -> torch.Tensor:
+    """The largest |value| of the parameters (this rank's shards), NaN if any is NaN: one read-only
+    min/max pass per tensor, no sync and no copy (torch's inf-norm is
+    many times slower on a CPU, and a 2-norm overflows on large finite values)."""
+    params = [p.to_local() if hasattr(p, "to_local") else p for p in model.parameters()]
+    ends = [torch.aminmax(p) for p in params if p.numel() and p.is_floating_point()]
+    if not ends:
+        return torch.zeros(())
+    same = len({e[0].dtype for e in ends}) == 1
+    lo, hi = (torch.stack([e[i] if same else e[i].float() for e in ends]) for i in (0, 1))
+    return torch.maximum(hi.max(), -lo.min()).float()
 
 
 def _total_norm(grads) -> torch.Tensor:
