@@ -24,7 +24,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/fromzero train mnist-cnn --demo --out runs/demo
 
 test: $(VENV)/.dev
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n auto --dist loadfile tests   # a file's tests share a worker (and its fixtures)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -554,6 +554,10 @@ RUN_FILES = (RUN_FILE, "model.safetensors", "model.json", "history.csv", "histor
              "tokenizer.json", "pretrain.json", "finetune.json", "train_config.json", "metrics.json",
              "scaler.json", "vocab.json", "forecast.png")
 _OPEN: dict = {}   # resolved run dir -> [Run, depth]: the runs this process has open
+# the task that model.json records for each kind of run (a legacy run is checked against it)
+TASKS = {"pretrain": "language-modeling", "train mnist-cnn": "image-classification",
+         "finetune": "text-classification", "train forecast": "forecast",
+         "train text-rnn": "rnn-text-classification"}
 
 
 class RunInUseError(CheckpointError):
@@ -763,6 +767,10 @@ def _begin(run_dir: Path, kind: str, config, resume: bool, overwrite: bool, same
                                       f"cannot be continued as `{kind}`")
             return Run(run_dir, info["run_id"], kind, info.get("config"), resumed=True)
         if names:                                        # a legacy run: no id; it resumes as before
+            task = (read_json(run_dir / "model.json").get("task") if (run_dir / "model.json").is_file()
+                    else None)
+            if task and TASKS.get(kind.split()[0] if kind.startswith("pretrain") else kind, task) != task:
+                raise CheckpointError(f"{run_dir} holds a {task} run; it cannot be continued as `{kind}`")
             return Run(run_dir, None, kind, None, resumed=True)
         print(f"fromzero: nothing to resume in {run_dir}: starting a new run", file=sys.stderr)
     elif names and not overwrite:

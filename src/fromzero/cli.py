@@ -221,7 +221,12 @@ def pretrain(o: dict, family: str = "gpt") -> None:
     from .recipes.gpt import pretrain  # lazy: --help must not import torch
 
     a, r = given(PretrainArgs if family == "gpt" else PretrainLSTMArgs, o), given(RunArgs, o)
-    over = {**_only(o, PretrainConfig, GPTConfig if family == "gpt" else RNNLMConfig), **dict(a.set or [])}
+    model_cls = GPTConfig if family == "gpt" else RNNLMConfig
+    over = {**_only(o, PretrainConfig, model_cls), **dict(a.set or [])}
+    own = {f.name for cls in (PretrainArgs, RunArgs) for f in dataclasses.fields(cls)}
+    if bad := sorted(set(dict(a.set or [])) & own):  # --set reaches config fields, not the command's options
+        raise ConfigError(f"--set {', '.join(bad)}: an option of its own, not a training or model field: "
+                          f"use --{bad[0].replace('_', '-')}")
     # data and preset only when given: on --resume the run's own are used, and any given must equal them
     run = pretrain(o.get("data"), preset=o.get("preset"), out=a.out or f"runs/{family}-{a.preset}",
                    resume=r.resume, overwrite=r.overwrite, init=a.init, family=family,
