@@ -20,8 +20,10 @@ $(VENV)/.dev: $(VENV)/.installed
 install: $(VENV)/.installed
 dev: $(VENV)/.dev
 
+# runs/demo is the demo's own: running it again replaces it (--overwrite)
 demo: $(VENV)/.installed
-	$(VENV)/bin/fromzero train mnist-cnn --demo --out runs/demo
+	$(VENV)/bin/fromzero train mnist-cnn --demo --out runs/demo --overwrite
+	@echo "next: source $(VENV)/bin/activate, then: fromzero predict runs/demo examples/digit-7.png"
 
 test: $(VENV)/.dev
 	$(PY) -m pytest -n auto --dist loadfile tests   # a file's tests share a worker (and its fixtures)

@@ -13,6 +13,7 @@ it, so that is the default here too (``bias=True`` is slower, so False is the st
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -154,8 +155,12 @@ class RefGPT(nn.Module):
 
 def train(bin_path, iters: int, batch_size=12, block_size=64, learning_rate=1e-3, min_lr=1e-4,
           warmup_iters=100, lr_decay_iters=2000, weight_decay=1e-1, beta2=0.99, grad_clip=1.0,
-          log=None, seed=1337, **model_kw) -> list[float]:
-    """nanoGPT's train.py loop on CPU (evaluation left out): each iteration's (wall ms, CPU ms)."""
+          log=None, seed=1337, amp=False, **model_kw) -> list[float]:
+    """nanoGPT's train.py loop on CPU (evaluation left out): each iteration's (wall ms, CPU ms).
+
+    ``amp=True`` runs the forward pass under bf16 autocast, as nanoGPT's train.py does on a GPU
+    (``ctx = torch.amp.autocast(device_type, dtype=ptdtype)``); on the CPU its default is fp32.
+    """
     torch.manual_seed(seed)
     model = RefGPT(RefConfig(block_size=block_size, **model_kw))
     optimizer = model.configure_optimizers(weight_decay, learning_rate, (0.9, beta2), "cpu")
@@ -175,6 +180,7 @@ def train(bin_path, iters: int, batch_size=12, block_size=64, learning_rate=1e-3
         ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
         return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
 
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
     times = []
     X, Y = get_batch()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -182,7 +188,8 @@ def train(bin_path, iters: int, batch_size=12, block_size=64, learning_rate=1e-3
         lr = get_lr(it)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        logits, loss = model(X, Y)
+        with ctx:
+            logits, loss = model(X, Y)
         X, Y = get_batch()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)

@@ -11,7 +11,10 @@ def _isolated(tmp_path_factory, monkeypatch):
     torch.manual_seed(0)
 
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One thread per test process: the tests' models are small, `make test` runs one process per core
+# (pytest-xdist), and more threads than free cores make OpenMP's spin-waits fight (an LSTM step
+# measured 100x slower with 2 threads on a busy 2-core machine than with 1).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

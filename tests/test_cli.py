@@ -65,9 +65,12 @@ def test_help_imports_neither_torch_nor_the_models():
 
 def test_help_states_real_defaults(capsys):
     for argv, expected in [(["train", "mnist-cnn"], ["images per step (default: 128)", "(default: 10, --demo: 4)"]),
-                           (["pretrain", "gpt"], ["(default: the preset's, e.g. shakespeare-char: 0.003)",
+                           (["pretrain", "gpt"], ["(default: shakespeare-char: 0.003; other presets: tiny:",
+                                                  "(default: shakespeare-char: 4; other presets: tiny: 2, "
+                                                  "tang-char: 4, cpu-small: 6, cpu-medium: 6, gpt2: 12, "
+                                                  "gpt2-medium: 24, gpt2-large: 36)",   # issue #16: every value
                                                   "(default: 1337)"]),
-                           (["finetune"], ["0.0001 full, 0.002 LoRA, 0.0005 --scratch"]),
+                           (["finetune"], ["0.0003 full, 0.002 LoRA, 0.0003 --scratch"]),
                            (["train", "forecast"], ["(default: ett: 64, melbourne: 32, a CSV file: 64)"])]:
         with pytest.raises(SystemExit):
             main([*argv, "--help"])

@@ -1,21 +1,27 @@
-"""The README's program and every command of README.md and docs/*.md run (with tiny sizes, for time).
+"""The README's shell blocks, and every command of the docs, run as written (with tiny sizes, for time).
 
-Each `fromzero ...` line of a ```bash block (English and Chinese sections alike) is either run
-here, with the options in RUN appended to make it tiny, or listed in SKIPPED with the reason. A
-command added to the docs fails test_every_documented_command_is_run_or_skipped until it is added
-to one of the two tables, so none slips by untested.
+README.md: each line of each ```bash block (English and Chinese sections alike) is run in the
+order shown, as a new user types it on a fresh clone: ``make TARGET`` as what ``make -n TARGET``
+runs, ``source .venv/bin/activate`` by checking that it puts the Makefile's ``fromzero`` on the
+PATH, and ``fromzero ...`` with the options in RUN appended to make it tiny. docs/*.md: each
+``fromzero ...`` line likewise. A line is either run or listed in SKIPPED with the reason, so a
+line added to the docs fails test_every_documented_line_is_run_or_skipped until it is in one of
+the two tables.
+
+The commands run in this process (tests/inprocess.py), one after another in a scratch folder whose
+``examples/`` is the repository's: torch is imported once for all of them.
 """
 import os
 import re
 import shlex
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fromzero.datasets
+from inprocess import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -27,16 +33,22 @@ TINY_LM = "--max-iters 2 --eval-interval 2 --eval-tokens 256 --batch-size 4 --bl
 TINY_GPT = f"--n-layer 1 --n-head 2 --n-embd 32 {TINY_LM}"
 TINY_LSTM = f"--n-layer 1 --n-embd 8 --n-hidden 16 {TINY_LM}"
 TINY_FORECAST = "--epochs 1 --hidden 8"
-# documented command (without its comment) -> options appended to it ("" = runs as written)
+TINY_MNIST = "--epochs 1 --limit 256"
+# documented line (without its comment) -> options appended to it ("" = runs as written)
 RUN = {
     # README.md
-    "fromzero train mnist-cnn --epochs 10 --batch-size 128": "--epochs 1 --limit 256",
+    "make demo": TINY_MNIST,                 # appended to the fromzero command that `make -n demo` shows
+    "fromzero evaluate runs/demo": "",
+    "fromzero predict runs/demo examples/digit-7.png": "",
+    "fromzero train mnist-cnn --epochs 10 --batch-size 128": TINY_MNIST,
     "fromzero evaluate runs/mnist-cnn": "",
-    "fromzero predict runs/mnist-cnn digit.png": "",
+    "fromzero predict runs/mnist-cnn examples/digit-7.png": "",
+    "fromzero predict runs/mnist-cnn examples/ --csv": "",
     "fromzero pretrain gpt --data shakespeare --out runs/gpt": TINY_GPT,
     'fromzero generate runs/gpt --prompt "ROMEO:"': "--max-new-tokens 5",
     "fromzero finetune runs/gpt --task sst2 --lora-rank 8": "--epochs 1 --data-dir sst2-small",
     "fromzero train forecast --data ett --target OT": f"{TINY_FORECAST} --lookback 24 --horizon 4",
+    "fromzero train forecast --data sales.csv --target units": TINY_FORECAST,
     "fromzero scratch train --model cnn": "--epochs 1 --limit 256 --width 4 --no-progress",
     "fromzero COMMAND --help": "",      # every command's --help (see commands())
     "fromzero pretrain gpt --data tang-poems --preset tang-char --out runs/tang --threads 1": TINY_GPT,
@@ -79,10 +91,15 @@ MAKES = {"fromzero train mnist-cnn --epochs 10 --batch-size 128": "runs/mnist-cn
          "fromzero pretrain gpt --preset shakespeare-char": "runs/gpt-shakespeare-char",
          "fromzero pretrain lstm --data shakespeare": "runs/lstm-shakespeare-char",
          "fromzero train text-rnn --data sst2": "runs/text-rnn",
+         "fromzero train forecast --data ett --target OT": "runs/forecast-ett",
+         "fromzero train forecast --data sales.csv --target units": "runs/forecast-sales",
          "fromzero train forecast --data sales.csv --target units --lookback 28 --horizon 7 --split 0.7,0.1,0.2":
              "runs/forecast-sales"}
+ACTIVATE = "source .venv/bin/activate"   # checked, not run: see test_activation_puts_fromzero_on_the_path
 MULTI = "several processes, GPUs or machines (tests/distributed runs 1 vs 2 processes on the CPU)"
 SKIPPED = {
+    ACTIVATE: "checked by test_activation_puts_fromzero_on_the_path",
+    "make test": "the test suite itself, which is running this test",
     "fromzero train mnist-cnn --nproc 2 --strategy ddp": "2 processes: " + MULTI,
     "fromzero pretrain gpt --preset gpt2 --data corpus/ --nproc 8": "8 processes of GPT-2 on a user's corpus: " + MULTI,
     "torchrun --standalone --nproc-per-node 8 -m fromzero pretrain gpt --preset gpt2 --data corpus/":
@@ -96,30 +113,40 @@ SKIPPED = {
 }
 
 
-def documented_commands() -> dict[str, str]:
-    """Every fromzero command line of a ```bash block in the README and docs -> where it is."""
-    found = {}
-    for doc in DOCS:
-        text = doc.read_text(encoding="utf-8")
-        for block in re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M):
-            line_no = text.count("\n", 0, block.start()) + 2
-            for line in block.group(1).replace("\\\n", " ").splitlines():
-                cmd = " ".join(re.sub(r"\s#.*$", "", line).split())
-                if cmd.startswith("fromzero ") or " -m fromzero " in cmd:
-                    found.setdefault(cmd, f"{doc.relative_to(ROOT)}:{line_no}")
+def shell_lines(text: str) -> list[tuple[str, int]]:
+    """(line without its comment, line number) for each line of each ```bash block of markdown ``text``."""
+    found = []
+    for block in re.finditer(r"^```bash\n(.*?)^```", text, re.S | re.M):
+        first = text.count("\n", 0, block.start()) + 2
+        body = block.group(1)
+        for m in re.finditer(r"^(?:.*\\\n)*.*$", body, re.M):    # a line, with its continuations
+            line = " ".join(re.sub(r"(^|\s)#.*$", "", m.group(0).replace("\\\n", " ")).split())
+            if line:
+                found.append((line, first + body.count("\n", 0, m.start())))
     return found
 
 
-DOCUMENTED = documented_commands()
+def documented_lines() -> dict[str, str]:
+    """The README's shell lines and the docs' fromzero lines, in order -> where each is first shown."""
+    found = {}
+    for doc in DOCS:
+        for line, no in shell_lines(doc.read_text(encoding="utf-8")):
+            if doc == README or line.startswith("fromzero ") or " -m fromzero " in line:
+                found.setdefault(line, f"{doc.relative_to(ROOT)}:{no}")
+    return found
+
+
+DOCUMENTED = documented_lines()
 TO_RUN = [c for c in DOCUMENTED if c in RUN]
 
 
-def test_every_documented_command_is_run_or_skipped():
+def test_every_documented_line_is_run_or_skipped():
     missing = {c: where for c, where in DOCUMENTED.items() if c not in RUN and c not in SKIPPED}
-    assert not missing, ("commands in the docs that this test neither runs nor skips: add each to RUN "
-                         f"(with options that make it tiny) or to SKIPPED (with the reason): {missing}")
+    assert not missing, ("lines in the README's shell blocks or commands in the docs that this test neither "
+                         "runs nor skips: add each to RUN (with options that make it tiny) or to SKIPPED (with "
+                         f"the reason): {missing}")
     stale = sorted(c for c in [*RUN, *SKIPPED] if c not in DOCUMENTED)
-    assert not stale, f"RUN/SKIPPED name commands that no README/docs block shows any more: {stale}"
+    assert not stale, f"RUN/SKIPPED name lines that no README/docs block shows any more: {stale}"
 
 
 def commands() -> list[str]:
@@ -127,20 +154,32 @@ def commands() -> list[str]:
     return sorted({c.split()[1] for c in DOCUMENTED if c.startswith("fromzero ") and c.split()[1] != "COMMAND"})
 
 
+def make_commands(target: str) -> list[list[str]]:
+    """The fromzero argument lists that ``make TARGET`` runs (read with ``make -n``: nothing runs)."""
+    r = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"make -n {target}: {r.stderr}"
+    return [shlex.split(line)[1:] for line in r.stdout.splitlines() if line.split()[:1]
+            and line.split()[0].endswith("/bin/fromzero")]
+
+
 def argvs(cmd: str) -> list[list[str]]:
-    """The argument lists that running documented command ``cmd`` means here."""
-    words = [PLACEHOLDERS.get(w, w) for w in shlex.split(cmd)][1:] + shlex.split(RUN[cmd])
+    """The argument lists that running documented line ``cmd`` means here."""
+    tiny = shlex.split(RUN[cmd])
+    if cmd.startswith("make "):
+        return [[*a, *tiny] for a in make_commands(cmd.split()[1])]
+    words = [PLACEHOLDERS.get(w, w) for w in shlex.split(cmd)][1:] + tiny
     if words[0] == "COMMAND":
         return [["--help"]] + [[c, *words[1:]] for c in commands()]
     return [words]
 
 
-def inputs(work: Path) -> None:
-    """The files the documented commands read from the working directory."""
-    from PIL import Image
+def out_dir(argv: list[str], cmd: str) -> str | None:
+    return argv[argv.index("--out") + 1] if "--out" in argv else MAKES.get(cmd)
 
-    x, _ = fromzero.datasets.load_mnist("test")
-    Image.fromarray(x[0]).save(work / "digit.png")
+
+def inputs(work: Path) -> None:
+    """The user's files that the docs' commands read; the README's inputs are the repository's."""
+    (work / "examples").symlink_to(ROOT / "examples", target_is_directory=True)
     sst2 = Path(fromzero.__file__).parent / "_data" / "sst2"
     (work / "sst2-small").mkdir()           # the first lines of each split: a task that trains in seconds
     for split, n in (("train", 320), ("dev", 64), ("test", 64)):
@@ -155,61 +194,79 @@ def inputs(work: Path) -> None:
         encoding="utf-8")
 
 
-def run_dir_of(cmd: str) -> str | None:
-    words = shlex.split(cmd)
-    return words[words.index("--out") + 1] if "--out" in words else MAKES.get(cmd)
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """Run every command of RUN once, in the docs' order, two at a time (a command waits for the
-    one that writes the run it reads); returns {command: [CompletedProcess, ...]}."""
+    """Run every line of RUN once, in the docs' order, in this process; {line: [CompletedProcess, ...]}."""
     work = tmp_path_factory.mktemp("readme")
     inputs(work)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
-               FROMZERO_CACHE=str(work / ".cache"))
-    done, users = {}, {}     # run directory -> the commands that wrote or read it since its last write
-
-    def run(cmd, deps, extra):
-        for d in deps:
-            d.result()
-        return [subprocess.run([sys.executable, "-m", "fromzero", *a, *extra], cwd=work, env=env,
-                               capture_output=True, text=True, timeout=300) for a in argvs(cmd)]
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for cmd in TO_RUN:     # in order: what a command waits for was submitted before it
-            words = [PLACEHOLDERS.get(w, w) for w in shlex.split(cmd)]
-            out = run_dir_of(cmd)
-            # a reader waits for the last writer of its run; a writer also for that run's readers
-            deps = [f for w in words if w in users and w != out for f in users[w][:1]]
-            deps += users.get(out, [])
-            # documented runs may share a directory (a default --out among them): a later one replaces
-            # an earlier one (a new run into a non-empty directory is refused without --overwrite)
-            again = ["--overwrite"] if words[1] in ("train", "pretrain", "finetune") and "--resume" not in words \
-                and "--help" not in words else []
-            done[cmd] = pool.submit(run, cmd, deps, again)
-            for w in words:
-                if w in users and w != out:
-                    users[w].append(done[cmd])
-            if out:
-                users[out] = [done[cmd]]
-        return {cmd: f.result() for cmd, f in done.items()}
+    env, done = {"FROMZERO_CACHE": work / ".cache", "MPLBACKEND": "Agg"}, {}
+    for cmd in TO_RUN:
+        done[cmd] = []
+        for argv in argvs(cmd):
+            out = out_dir(argv, cmd)
+            # documented runs may share a directory: a later one replaces an earlier one (a new run
+            # into a non-empty directory is refused without --overwrite); a first one runs as written
+            again = ["--overwrite"] if out and (work / out).is_dir() and "--overwrite" not in argv else []
+            done[cmd].append(run_cli([*argv, *again], cwd=work, env=env))
+    return done
 
 
 @pytest.mark.parametrize("cmd", TO_RUN)
-def test_documented_command_runs(results, cmd):
+def test_documented_line_runs(results, cmd):
+    assert results[cmd], f"`{cmd}` ({DOCUMENTED[cmd]}) runs no fromzero command"
     for r in results[cmd]:
-        assert r.returncode == 0, f"`fromzero {shlex.join(r.args[3:])}` ({DOCUMENTED[cmd]}) failed:\n{r.stderr[-3000:]}"
-        assert r.stdout.strip(), f"`fromzero {shlex.join(r.args[3:])}` printed nothing"
+        assert r.returncode == 0, f"`{shlex.join(r.args)}` ({DOCUMENTED[cmd]}) failed:\n{r.stderr[-3000:]}"
+        assert r.stdout.strip(), f"`{shlex.join(r.args)}` printed nothing"
 
 
-@pytest.mark.xfail(reason="issue #16: `make demo` writes runs/demo, the README's next commands read runs/mnist-cnn",
-                   raises=AssertionError, strict=False)
-def test_make_demo_writes_the_run_that_the_readme_reads_next():
+def readme_lines() -> list[str]:
+    return [line for line, _ in shell_lines(README.read_text(encoding="utf-8"))]
+
+
+def test_readme_first_steps_read_what_make_demo_writes():
+    """After `make demo`, the README's next commands use the run it wrote and inputs that a fresh clone has."""
+    lines = readme_lines()
+    demo = make_commands("demo")
+    assert len(demo) == 1 and "--out" in demo[0], demo
+    assert "--overwrite" in demo[0], "make demo must run again as written: it replaces its own run"
+    out = demo[0][demo[0].index("--out") + 1]
+    after = lines[lines.index("make demo") + 1:]
+    assert f"fromzero evaluate {out}" in after, f"the README's first steps do not evaluate {out} (make demo's run)"
+    assert any(c.startswith(f"fromzero predict {out} ") for c in after), \
+        f"the README's first steps do not predict with {out} (make demo's run)"
+    for line in lines:     # every file a README predict command reads is in the repository
+        words = shlex.split(line)
+        if words[:2] == ["fromzero", "predict"] and " " not in words[3] and Path(words[3]).suffix:
+            assert (ROOT / words[3]).is_file(), f"README: `{line}` reads {words[3]}, which a fresh clone lacks"
+
+
+def test_readme_activates_the_environment_before_its_first_fromzero_command():
+    for section in README.read_text(encoding="utf-8").split("## 中文说明"):  # English, then Chinese
+        lines = [line for line, _ in shell_lines(section)]
+        first = next(i for i, line in enumerate(lines) if line.startswith("fromzero "))
+        assert ACTIVATE in lines[:first], f"no `{ACTIVATE}` before `{lines[first]}` in this README section"
+
+
+def test_activation_puts_fromzero_on_the_path():
+    """`source .venv/bin/activate` names the Makefile's environment, whose bin/ holds the fromzero that
+    `make demo` runs; where that environment exists, activating it finds that fromzero first."""
+    venv = re.search(r"^VENV\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert ACTIVATE == f"source {venv}/bin/activate"
     r = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    out = re.search(r"fromzero train mnist-cnn .*--out (\S+)", r.stdout).group(1)
-    assert f"fromzero evaluate {out}" in DOCUMENTED and f"fromzero predict {out} digit.png" in DOCUMENTED
+    assert f"\n{venv}/bin/fromzero " in "\n" + r.stdout, r.stdout
+    if not (ROOT / venv / "bin" / "activate").is_file():
+        pytest.skip(f"no {venv} here (tests run from another environment)")
+    found = subprocess.run(["bash", "-c", f"{ACTIVATE} && command -v fromzero"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=60, env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"})
+    assert Path(found.stdout.strip()) == ROOT / venv / "bin" / "fromzero", found
+
+
+def test_example_digit_is_the_mnist_test_image():
+    from PIL import Image
+
+    x, y = fromzero.datasets.load_mnist("test")
+    assert y[0] == 7
+    assert np.array_equal(np.asarray(Image.open(ROOT / "examples" / "digit-7.png")), x[0])
 
 
 def test_readme_tutorial_program_runs(monkeypatch, capsys):
@@ -230,5 +287,5 @@ def test_readme_tutorial_program_runs(monkeypatch, capsys):
 
 
 def test_readme_shows_the_two_commands_first():
-    head = README.read_text(encoding="utf-8").split("\n")[:6]
-    assert any("make demo" in line for line in head) and any("make test" in line for line in head)
+    head = README.read_text(encoding="utf-8").split("```")[1]
+    assert "make demo" in head and "make test" in head

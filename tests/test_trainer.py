@@ -114,3 +114,27 @@ def test_checkpointer_keeps_the_last_k_and_restores_the_newest(tmp_path):
     for a, b in zip(fresh.model.parameters(), t.model.parameters()):
         assert torch.equal(a, b)
     assert not Checkpointer(tmp_path / "none").restore(fresh)
+
+
+def test_a_resumed_run_says_from_which_step_of_how_many(tmp_path, capsys):
+    """Issue #16: --resume says where the run continues, in steps and epochs of the whole run."""
+    x, y = val()
+
+    class Stop(Callback):
+        def __init__(self, step):
+            self.at = step
+
+        def on_batch_end(self, tr, logs):
+            if tr.step == self.at:
+                raise KeyboardInterrupt
+    for name, at in (("e", 5), ("m", 7)):      # 4 steps an epoch: stopped after epoch 1, in epoch 2
+        with pytest.raises(KeyboardInterrupt):
+            trainer(run_dir=tmp_path / name, plot=False, checkpoint_every=2, callbacks=[Stop(at)]).fit(
+                (x, y), epochs=3, batch_size=16)
+        trainer(run_dir=tmp_path / name, plot=False).fit((x, y), epochs=3, batch_size=16, resume=True)
+    err = capsys.readouterr().err
+    assert "from step 4, after epoch 1 of 3 (checkpoint step-00000004)" in err
+    assert "from step 6, 2 of 4 steps into epoch 2 of 3 (checkpoint step-00000006)" in err
+    trainer(run_dir=tmp_path / "s", plot=False).fit(Stream(), max_steps=4, eval_every=2)
+    trainer(run_dir=tmp_path / "s", plot=False).fit(Stream(), max_steps=6, eval_every=2, resume=True)
+    assert "from step 4 of 6 (checkpoint step-00000004)" in capsys.readouterr().err

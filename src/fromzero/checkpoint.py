@@ -533,8 +533,9 @@ class Checkpointer:
             raise CheckpointError(f"{where}: not a training state that this run can continue "
                                   f"({type(e).__name__}: {e})") from None
         if dist.is_main():
-            print(f"fromzero: resuming {self.run_dir} (run {self.run_id or 'without id'}) from step {trainer.step} "
-                  f"({Path(path).name})", file=sys.stderr)
+            where_now = trainer.position() if hasattr(trainer, "position") else f"step {trainer.step}"
+            print(f"fromzero: resuming {self.run_dir} (run {self.run_id or 'without id'}) from {where_now} "
+                  f"(checkpoint {Path(path).name})", file=sys.stderr)
         return True
 
 

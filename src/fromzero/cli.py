@@ -14,7 +14,10 @@ data, a run directory, a non-finite run, the disk); 130 when interrupted. An err
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
+import io
+import json
 import os
 import sys
 import traceback
@@ -24,13 +27,13 @@ from pathlib import Path
 
 from . import __version__
 from .config import add_options, make_config, opt
-from .errors import ConfigError, FromzeroError
+from .errors import ConfigError, DataError, FromzeroError
 from .io import read_json
 from .models.configs import GPT_PRESETS, RNN_PRESETS, GPTConfig, RNNLMConfig
 from .recipes.configs import (FORECAST_RECIPES, GPT_RECIPES, MNIST_DEMO, RNN_RECIPES, FinetuneConfig,
                               ForecastConfig, GenerateConfig, MnistConfig, PretrainConfig, ScratchTrainConfig,
                               TextRNNConfig, device_opt)
-from .recipes.runs import evaluate_run, predict_run
+from .recipes.runs import check_run, evaluate_run, is_text, prediction_inputs, predict_many
 
 
 # --- the options of a command beyond its recipe's config -----------------------------------------
@@ -142,10 +145,18 @@ class EvaluateArgs:
 
 @dataclass
 class PredictArgs:
-    run: str = _run("run directory")
-    input: str = _run("what to predict on: an image file (PNG, JPEG, ...); for text models, a sentence; for "
-                      "forecasters, a CSV file whose last rows are the input window")
+    run: str = _run("run directory of a classifier or a forecaster")
+    input: list = opt(None, "what to predict on, one answer each. Image classifiers: image files (PNG, JPEG, "
+                      "...), folders (their image files) or globs. Text classifiers: each INPUT is one text "
+                      "(quote it); for a file of texts use --file. Forecasters: CSV files (or folders, globs) "
+                      "whose last rows are the input window", positional=True, metavar="INPUT")
+    file: str | None = opt(None, "text classifiers: a UTF-8 file of texts, one per line (blank lines skipped); "
+                           "'-' reads standard input", metavar="PATH")
     top: int = opt(3, "how many classes to show", range=">= 1")
+    json: bool = opt(False, "print one JSON document on stdout: a list of {input, top: [[class, probability], "
+                     "...]} (forecasters: {input, columns, forecast, times})")
+    csv: bool = opt(False, "print CSV on stdout: input,rank,class,probability (forecasters: input,step,time and "
+                    "a column per target)")
     device: str = device_opt()
 
 
@@ -192,17 +203,13 @@ def train_mnist(o: dict) -> None:
 
 
 def train_forecast(o: dict) -> None:
-    from .recipes.forecast import forecast_config, train_forecast  # lazy: --help must not import torch
+    from .recipes.forecast import forecast_config, metrics_table, train_forecast  # lazy: --help must not import torch
 
     r, options = given(RunArgs, o), _only(o, ForecastConfig)
     out = given(ForecastArgs, o).out or f"runs/forecast-{Path(options.get('data', 'ett')).stem}"
     cfg = forecast_config(**{**_saved(o, out), **options})
     m = train_forecast(out, cfg, resume=r.resume, overwrite=r.overwrite)
-    rows = [f"{'test':16s}{'MSE (z)':>10s}{'MAE (z)':>10s}{'MAE':>10s}{'RMSE':>10s}{'MAPE %':>10s}"]
-    rows += [f"{name:16s}{s['mse_scaled']:10.4f}{s['mae_scaled']:10.4f}{s['mae']:10.4f}{s['rmse']:10.4f}"
-             f"{s['mape']:10.3g}" for name, s in m["test"].items()]
-    print("\n".join(rows) + f"\n({m['windows']['test']} test windows; z = z-scored with the training rows' "
-          f"mean and std; MAE, RMSE, MAPE in the data's units)")
+    print(metrics_table(m))
     print(f"run saved to {out} (forecast plot: {Path(out) / 'forecast.png'})")
 
 
@@ -227,6 +234,8 @@ def pretrain(o: dict, family: str = "gpt") -> None:
     if bad := sorted(set(dict(a.set or [])) & own):  # --set reaches config fields, not the command's options
         raise ConfigError(f"--set {', '.join(bad)}: an option of its own, not a training or model field: "
                           f"use --{bad[0].replace('_', '-')}")
+    if a.init:
+        check_run(a.init, "pretrain gpt --init")
     # data and preset only when given: on --resume the run's own are used, and any given must equal them
     run = pretrain(o.get("data"), preset=o.get("preset"), out=a.out or f"runs/{family}-{a.preset}",
                    resume=r.resume, overwrite=r.overwrite, init=a.init, family=family,
@@ -241,6 +250,7 @@ def finetune(o: dict) -> None:
     from .recipes.finetune import finetune  # lazy: --help must not import torch
 
     a, r = given(FinetuneArgs, o), given(RunArgs, o)
+    check_run(a.run, "finetune")
     out = a.out or f"runs/finetune-{Path(o.get('task', FinetuneConfig.task)).stem}"
     cfg = given(FinetuneConfig, o, **{k: v for k, v in _saved(o, out).items() if k != "base_run"})
     m = finetune(a.run, out=out, verbose=0 if a.quiet else 1, resume=r.resume, overwrite=r.overwrite,
@@ -256,6 +266,7 @@ def finetune(o: dict) -> None:
 
 
 def generate(o: dict) -> None:
+    check_run(given(GenerateArgs, o).run, "generate")   # before torch loads: a wrong run fails at once
     from .device import resolve_device  # lazy: --help must not import torch
     from .generate import generate_text
 
@@ -272,22 +283,79 @@ def generate(o: dict) -> None:
 
 def evaluate(o: dict) -> None:
     a = given(EvaluateArgs, o)
-    for k, v in evaluate_run(a.run, data_dir=a.data_dir, device=a.device).items():
-        print(f"test {k}: {v * 100:.2f}%" if k == "accuracy" else f"test {k}: {v:.4f}")
+    result = evaluate_run(a.run, data_dir=a.data_dir, device=a.device)
+    split = result.pop("split", "test")  # what the numbers were measured on; a note on stderr says more
+    if note := result.pop("note", None):
+        print(f"fromzero: {note}", file=sys.stderr)
+    for k, v in result.items():
+        print(f"{split} {k}: {v * 100:.2f}%" if k == "accuracy" else f"{split} {k}: {v}" if isinstance(v, str)
+              else f"{split} {k}: {v:.4f}")
 
 
 def predict(o: dict) -> None:
+    """Answers on stdout (a table, --json or --csv); notes, warnings and each bad input on stderr.
+    Every input is predicted with one model load; any bad input makes the exit status 1 at the end."""
     a = given(PredictArgs, o)
-    result = predict_run(a.run, a.input, device=a.device, top=a.top)
-    if "lines" in result:  # a table (forecasts)
-        print("\n".join(result["lines"]))
-        return
-    if result.get("warning"):  # stderr: the prediction's own lines stay as they are
-        print(f"warning: {result['warning']}", file=sys.stderr)
-    if result.get("inverted"):
-        print("(dark-on-light image: inverted to MNIST's light-on-dark)")
-    for label, p in result["top"]:
-        print(f"{label}\t{p * 100:6.2f}%")
+    if a.json and a.csv:
+        raise ConfigError("predict: --json and --csv both given: choose one output format")
+    spec = check_run(a.run, "predict")
+    inputs, notes, errors = prediction_inputs(a.run, spec, list(a.input or []), a.file)
+    if not inputs and not errors:
+        raise ConfigError("predict: expected at least one INPUT" + (" (or --file PATH)" if is_text(spec) else ""))
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    results = predict_many(a.run, inputs, device=a.device, top=a.top) if inputs else []
+    for r in results:
+        if r.get("warning"):
+            print(f"warning: {r['warning']}", file=sys.stderr)
+        for n in r.get("notes", ()):
+            print(f"note: {n}", file=sys.stderr)
+    errors += [r["error"] for r in results if "error" in r]
+    good = [r for r in results if "error" not in r]
+    if len(errors) == 1 and not good:
+        raise DataError(errors[0])
+    for e in errors:
+        print(f"fromzero: error: {e}", file=sys.stderr)
+    print(format_json(good) if a.json else format_csv(good) if a.csv else format_table(good), end="")
+    if errors:
+        raise DataError(f"predict: {len(errors)} of {len(errors) + len(good)} inputs could not be used "
+                        "(each is named above)")
+
+
+def format_table(results: list[dict]) -> str:
+    """One block per input (headed by the input when there are several): classes and probabilities,
+    or a forecaster's table."""
+    blocks = []
+    for r in results:
+        if "forecast" in r:   # the recipe's own table, or one built from the numbers
+            rows = r.get("lines") or ["step\t" + "\t".join(r["columns"])] + [
+                f"t+{h + 1}\t" + "\t".join(f"{v:.4f}" for v in row) for h, row in enumerate(r["forecast"])]
+        else:
+            rows = [f"{label}\t{p * 100:6.2f}%" for label, p in r["top"]]
+        blocks.append(("" if len(results) == 1 else f"{r['input']}\n") + "".join(f"{x}\n" for x in rows))
+    return "\n".join(blocks)
+
+
+def format_json(results: list[dict]) -> str:
+    keys = ("input", "top", "columns", "forecast", "times")
+    rows = [json.dumps({k: r[k] for k in keys if k in r}, ensure_ascii=False) for r in results]
+    return "[" + ",\n ".join(rows) + "]\n"   # one JSON document, an input per line
+
+
+def format_csv(results: list[dict]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    if results and "forecast" in results[0]:
+        w.writerow(["input", "step", "time", *results[0]["columns"]])
+        for r in results:
+            times = r.get("times") or [""] * len(r["forecast"])
+            w.writerows([r["input"], h + 1, t, *(f"{v:.6f}" for v in row)]
+                        for h, (row, t) in enumerate(zip(r["forecast"], times)))
+    else:
+        w.writerow(["input", "rank", "class", "probability"])
+        for r in results:
+            w.writerows([r["input"], k + 1, label, f"{p:.6f}"] for k, (label, p) in enumerate(r["top"]))
+    return out.getvalue()
 
 
 def scratch_train(o: dict) -> None:
@@ -360,9 +428,13 @@ COMMANDS: dict[str, Command] = {
         "evaluate a saved run on its test data",
         "Load a run directory and print its test loss and metrics.", [EvaluateArgs], evaluate),
     "predict": Command(
-        "predict with a saved run (an image file for image models)",
-        "Load a run directory and print the top classes and probabilities. For image models INPUT is an image "
-        "file of 28x28 or larger, greyscale or colour; it is converted to greyscale and resized.",
+        "predict with a saved classifier or forecaster, on one input or many",
+        "Load a run directory once and print, for each input, the top classes and probabilities (a forecaster: "
+        "the steps after the file's last rows); a block per input, headed by the input when there are several, "
+        "or --json / --csv. Images may be 28x28 or larger, greyscale or colour; they are converted to greyscale "
+        "and resized. Answers go to stdout; notes, warnings and errors to stderr. An input that cannot be used "
+        "is an error line of its own, the others are still answered, and the exit status is then 1. Language "
+        "models: use fromzero generate.",
         [PredictArgs], predict),
     "scratch train": Command(
         "train an MLP or a CNN on MNIST with the NumPy ops",

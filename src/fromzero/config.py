@@ -142,6 +142,11 @@ def _show(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) else str(v)
 
 
+def _each(values: dict, names) -> str:
+    """``"tiny: 1, shakespeare-char: 4"``: the value under each name (a nameless one alone)."""
+    return ", ".join(f"{n}: {_show(values[n])}" if n else _show(values[n]) for n in names)
+
+
 def _default_help(f, presets: dict | None, example: str | None) -> str:
     """" (default: ...)": the field's default, or each preset's where they differ."""
     m = f.metadata
@@ -150,10 +155,10 @@ def _default_help(f, presets: dict | None, example: str | None) -> str:
     default = f.default if f.default is not dataclasses.MISSING else None
     values = {name: p.get(f.name, default) for name, p in (presets or {}).items()}
     if len(set(map(repr, values.values()))) > 1:
-        if len(values) > 3 and example:
-            return f" (default: the preset's, e.g. {example}: {_show(values[example])})"
-        return " (default: " + ", ".join(f"{name}: {_show(v)}" if name else _show(v)
-                                          for name, v in values.items()) + ")"
+        if example in values:  # the default preset's value first, then every other preset's
+            others = _each(values, [n for n in values if n != example])
+            return f" (default: {_each(values, [example])}; other presets: {others})"
+        return f" (default: {_each(values, values)})"
     default = next(iter(values.values()), default)
     return "" if default in (None, "") else f" (default: {_show(default)})"
 
@@ -194,7 +199,8 @@ def add_options(parser, config_cls, presets: dict | None = None, example: str | 
         is_flag = "const" in m or (_base(f) == "bool" and not m.get("explicit"))
         help_text = m["help"] + ("" if is_flag else _default_help(f, presets, example))
         if m.get("positional"):
-            parser.add_argument(f.name, help=help_text.replace("%", "%%"), metavar=m.get("metavar"))
+            many = {"nargs": "*"} if _base(f) == "list" else {}   # a list: every remaining argument
+            parser.add_argument(f.name, help=help_text.replace("%", "%%"), metavar=m.get("metavar"), **many)
             continue
         kw = dict(dest=f.name, default=argparse.SUPPRESS, help=help_text.replace("%", "%%"))
         flag = m.get("flag") or "--" + f.name.replace("_", "-")

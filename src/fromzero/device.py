@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 import random
 
 import numpy as np
@@ -75,3 +77,45 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's instruction-set flags as the OS reports them (``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def machine() -> dict:
+    """What a speed figure depends on, for benchmarks to print beside it: the CPU's model and the
+    features that decide its kernels (AVX2, AVX-512, AVX512-BF16, AMX), torch's build and threads.
+
+    ``bf16_native`` is what fromzero's CPU recipes use to turn bf16 autocast on (``native_bf16``).
+    """
+    flags = cpu_flags()
+    model = platform.processor()
+    try:
+        model = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo", encoding="utf-8", errors="replace")
+                     if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": model or "unknown", "cores": os.cpu_count(),
+            "capability": torch.backends.cpu.get_cpu_capability(),
+            "avx2": "avx2" in flags, "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "amx": sorted(f for f in flags if f.startswith("amx")),
+            "bf16_native": native_bf16(torch.device("cpu")),
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version()}
+
+
+def describe_machine(m: dict | None = None) -> str:
+    """``machine()`` as one line: ``AMD EPYC 9B14, 2 cores; AVX2 AVX-512 AVX512-BF16 no-AMX ...``."""
+    m = m or machine()
+    yes = lambda ok, name: name if ok else f"no-{name}"  # noqa: E731
+    return (f"{m['cpu']}, {m['cores']} cores; {yes(m['avx2'], 'AVX2')} {yes(m['avx512f'], 'AVX-512')} "
+            f"{yes(m['avx512_bf16'], 'AVX512-BF16')} {yes(m['amx'], 'AMX')} (torch kernels: {m['capability']}; "
+            f"bf16 matmul {'native' if m['bf16_native'] else 'emulated: fp32 is used'}); "
+            f"torch {m['torch']}, {m['threads']} threads, Python {m['python']}")

@@ -294,6 +294,8 @@ def checkpoint_forward(module: nn.Module) -> None:
 
 def is_sharded(model: nn.Module) -> bool:
     """True for a model that FSDP has split over ranks."""
+    if "torch.distributed.fsdp" not in sys.modules:  # never imported: nothing is sharded
+        return False
     from torch.distributed.fsdp import FSDPModule  # lazy: FSDP and DTensor cost ~2 s over torch
     return isinstance(model, FSDPModule)
 
@@ -301,6 +303,8 @@ def is_sharded(model: nn.Module) -> bool:
 def _resharded(model: nn.Module) -> bool:
     """``is_sharded(model)``, with every FSDP module put back in its sharded form (an FSDP root
     keeps whole parameters after a forward pass without backward): what state dicts read."""
+    if "torch.distributed.fsdp" not in sys.modules:  # never imported: no module is sharded (saves ~2 s
+        return False                                  # of start-up for each load_model/save_model)
     from torch.distributed.fsdp import FSDPModule  # lazy: FSDP and DTensor cost ~2 s over torch
 
     fsdp = [m for m in model.modules() if isinstance(m, FSDPModule)]

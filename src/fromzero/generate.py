@@ -20,6 +20,7 @@ import torch
 from .checkpoint import load_model
 from .errors import CheckpointError, DataError, FromzeroError
 from .models.gpt import GPT, KVCache
+from .recipes.runs import check_run
 from .text.tokenizer import load_tokenizer
 
 
@@ -192,6 +193,7 @@ def generate_text(run, prompt: str = "", max_new_tokens: int = 500, temperature:
         if tokenizer is None:
             raise FromzeroError("generate_text: pass tokenizer= with a model object")
     else:
+        check_run(run, "generate")   # a classifier or forecaster: which commands take it, not a traceback
         model = load_model(Path(run), device=device)
         tokenizer = tokenizer or load_tokenizer(Path(run))
         n, want = tokenizer.vocab_size, getattr(model.config, "vocab_size", None)

@@ -8,12 +8,9 @@ them all and says how to write them again. Only public surfaces are used: `fromz
 """
 import csv
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 import fromzero
+from inprocess import run_cli
 
 OLD = Path(__file__).resolve().parent / "old_runs"
 EXPECTED = json.loads((OLD / "expected.json").read_text(encoding="utf-8"))
@@ -51,12 +49,11 @@ def numbers_match(got: str, want: str) -> bool:
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """A copy of old_runs/ (the commands must not change the fixture) and the command line's output on
-    it: {(what, kind): CompletedProcess}, run two at a time."""
+    it: {(what, kind): CompletedProcess}, run in this process (tests/inprocess.py)."""
     root = tmp_path_factory.mktemp("compat")
     shutil.copytree(OLD, root / "old_runs")
     cwd = root / "old_runs"
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
-               FROMZERO_CACHE=str(root / "cache"))
+    env = dict(MPLBACKEND="Agg", FROMZERO_CACHE=str(root / "cache"))
     jobs = {("evaluate", k): (["evaluate", k, "--device", "cpu"], cwd) for k in EXPECTED["evaluate"]}
     for what in ("generate", "predict"):
         for k, e in EXPECTED[what].items():
@@ -67,17 +64,11 @@ def work(tmp_path_factory):
             shutil.copytree(cwd / k, run)
             jobs["resume", k] = ([a.format(run=run) for a in e["args"]], root)
 
-    def cli(args, at):
-        return subprocess.run([sys.executable, "-m", "fromzero", *args], cwd=at, env=env, capture_output=True,
-                              text=True, timeout=300)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {key: pool.submit(cli, *job) for key, job in jobs.items()}
-        return {"root": root, "out": {key: f.result() for key, f in futures.items()}}
+    return {"root": root, "out": {key: run_cli(args, at, env) for key, (args, at) in jobs.items()}}
 
 
 def ok(r: subprocess.CompletedProcess) -> str:
-    assert r.returncode == 0, f"`fromzero {' '.join(r.args[3:])}` failed:\n{r.stderr[-3000:]}"
+    assert r.returncode == 0, f"`{' '.join(r.args)}` failed:\n{r.stderr[-3000:]}"
     return r.stdout
 
 
@@ -94,6 +85,8 @@ def test_load_model_gives_the_old_outputs(kind):
 @pytest.mark.parametrize("kind", sorted(EXPECTED["evaluate"]))
 def test_evaluate_prints_the_old_metrics(work, kind):
     got, want = ok(work["out"]["evaluate", kind]), EXPECTED["evaluate"][kind]
+    if kind in ("gpt", "lstm"):  # the same numbers; since issue #16 named by the split they are on
+        want = want.replace("test ", "validation ")
     assert numbers_match(got, want), f"fromzero evaluate {kind}:\n{got}\nbefore the redesign:\n{want}"
 
 

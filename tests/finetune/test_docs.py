@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["fromzero.lora", "fromzero.models.classifier", "fromzero.text.labelled"]
+MODULES = ["fromzero.lora", "fromzero.models.classifier", "fromzero.text.labelled", "fromzero.recipes.finetune"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,5 +1,6 @@
 """Pre-training through the Trainer, resume, and the pretrain/generate commands (tiny preset)."""
 import math
+import re
 
 import pytest
 
@@ -84,3 +85,34 @@ def test_pretrain_and_generate_commands(tmp_path, capsys):
     assert main(["generate", str(run), "--prompt", "Roméo 🙂"]) == 1
     err = capsys.readouterr().err
     assert "never seen" in err and "'é'" in err and "Traceback" not in err
+
+
+def test_mfu_has_a_unit_and_a_reference_and_evaluate_names_the_validation_split(tmp_path, capsys):
+    """Issue #16: mfu was printed as a bare fraction; `evaluate` called a language model's
+    validation split "test"."""
+    (tmp_path / "text.txt").write_text("a small corpus of plain words, said again and again. " * 200)
+    run = tmp_path / "run"
+    assert main(["pretrain", "gpt", "--data", str(tmp_path / "text.txt"), "--preset", "tiny", "--out", str(run),
+                 "--max-iters", "2", "--eval-interval", "2", "--device", "cpu", "--peak-flops", "2e9",
+                 "--set", "sample_tokens=0"]) == 0
+    err = capsys.readouterr().err
+    assert "mfu (model FLOPs utilisation) is the training's FLOP/s as a percentage of 2 GFLOP/s (--peak-flops)" in err
+    assert re.search(r"step 2/2: .* - mfu \d+\.\d%", err), err
+    assert main(["evaluate", str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("validation loss: ") and "validation perplexity: " in out and "test" not in out
+    assert re.search(r"validation split, the last 10% of .*text.txt \(\d[\d,]* tokens\)", err), err
+
+
+def test_continued_pretraining_records_the_tokenizer_it_used(tmp_path):
+    """Issue #16: after --init of a BPE run, pretrain.json said "tokenizer": "char" (the preset's)."""
+    (tmp_path / "text.txt").write_text("the film was good . the film was bad . " * 300)
+    base = pretrain(tmp_path / "text.txt", preset="tiny", out=tmp_path / "base", verbose=0, tokenizer="bpe",
+                    bpe_vocab_size=280, **dict(TINY, max_iters=2, eval_interval=2))
+    adapted = pretrain(tmp_path / "text.txt", preset="tiny", out=tmp_path / "adapted", verbose=0, init=base,
+                       **dict(TINY, max_iters=2, eval_interval=2))
+    used = read_json(adapted / "pretrain.json")["config"]
+    vocab = read_json(base / "model.json")["config"]["vocab_size"]
+    assert used["tokenizer"] == "bpe" and used["bpe_vocab_size"] == vocab
+    with pytest.raises(ConfigError, match="keeps the run's bpe tokenizer, got --tokenizer char"):
+        pretrain(tmp_path / "text.txt", preset="tiny", out=tmp_path / "x", init=base, tokenizer="char", verbose=0)

@@ -47,3 +47,25 @@ def test_cli(tmp_path, capsys):
                  "--out", str(tmp_path / "r"), "--device", "cpu"]) == 0
     assert "test accuracy:" in capsys.readouterr().out
     assert main(["predict", str(tmp_path / "r"), "great film", "--device", "cpu"]) == 0
+
+
+def test_defaults_give_a_larger_budget_with_early_stopping():
+    cfg = TextRNNConfig()                      # issue #16: 10 epochs stopped a run still improving
+    assert (cfg.epochs, cfg.patience) == (30, 5)
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path, capsys):
+    data = toy_task(tmp_path / "toy", n=60)
+    # a learning rate too small to change any prediction: dev accuracy is flat after the first epoch
+    cfg = TextRNNConfig(data=str(data), units=4, embed_dim=4, epochs=30, patience=2, lr=1e-12, device="cpu")
+    m = train_text_rnn(tmp_path / "run", cfg, verbose=0)
+    assert m["epochs"] == 3 and m["stopped_early"] and not m["still_improving"]
+    assert "still improving" not in capsys.readouterr().err
+
+
+def test_a_run_still_improving_at_its_last_epoch_says_so(tmp_path, capsys):
+    data = toy_task(tmp_path / "toy", n=60)
+    cfg = TextRNNConfig(data=str(data), units=4, embed_dim=4, epochs=1, device="cpu")   # 1 of 1: the best
+    m = train_text_rnn(tmp_path / "run", cfg, verbose=0)
+    assert m["still_improving"] and not m["stopped_early"]
+    assert "try --epochs 2" in capsys.readouterr().err

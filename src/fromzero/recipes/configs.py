@@ -79,6 +79,8 @@ class PretrainConfig:
     """Training settings; the model's come from the preset (``GPTConfig`` fields)."""
     tokenizer: str = opt("char", "character level, or byte-level BPE trained on the corpus", choices=("char", "bpe"))
     bpe_vocab_size: int = opt(4096, "vocabulary size of the BPE tokenizer", range="[257, 2**20]")
+    strip_gutenberg: bool = opt(True, "keep a Project Gutenberg header and licence in the corpus (by "
+                                "default they are cut, with a notice)")
     batch_size: int = opt(12, "sequences per micro-batch", range=">= 1")
     grad_accum: int = opt(1, "micro-batches per optimizer step (gradient accumulation)", range=">= 1")
     max_iters: int = opt(2000, "optimizer steps in total", range=">= 1")
@@ -147,8 +149,9 @@ RNN_RECIPES: dict[str, dict] = {
 
 # --- fromzero finetune (recipes/finetune.py) -----------------------------------------------------
 
-# the default peak learning rate of each way of training
-DEFAULT_LR = {"full": 1e-4, "lora": 2e-3, "scratch": 5e-4}
+# The default peak learning rate of each way of training: full and scratch the best mean dev accuracy
+# of a sweep on SUBJ, CR and MPQA (docs/finetune.md, "Defaults"); 1e-4 under-fitted; LoRA from SST-2.
+DEFAULT_LR = {"full": 3e-4, "lora": 2e-3, "scratch": 3e-4}
 
 
 @dataclass
@@ -171,6 +174,8 @@ class FinetuneConfig:
     dropout: float = opt(0.1, "backbone dropout while training", range="[0, 1)")
     head_dropout: float = opt(0.1, range="[0, 1)")
     pool: str = opt("mean", "sequence vector: mean of the hidden states, or the last token's", choices=POOLS)
+    max_length: int | None = opt(None, "tokens per text, the start token included; longer texts are cut "
+                                 "(at most the base model's context)", range=">= 2", shown="the base model's context")
     freeze: str = opt("", "comma-separated parts to keep fixed: embeddings, blocks, blocks:N (the first N), "
                       "backbone (train the head only), or a parameter-name prefix")
     lora_rank: int = opt(0, "train LoRA adapters of this rank (and the head) instead of the whole model; they "
@@ -179,7 +184,7 @@ class FinetuneConfig:
     lora_dropout: float = opt(0.0, range="[0, 1)")
     lora_targets: str = opt(",".join(LORA_TARGETS), "layers that get adapters; add wte for the token embedding")
     merge: bool = opt(True, "save the LoRA adapters as they are instead of merging them into the weights")
-    evals_per_epoch: int = opt(1, "dev evaluations (model-selection points) per epoch", range=">= 1")
+    evals_per_epoch: int = opt(2, "dev evaluations (model-selection points) per epoch", range=">= 1")
     grad_clip: float = opt(1.0, range=">= 0")        # 0 = off
     text_column: str = opt("text", "text column or JSON key")
     label_column: str = opt("label", "label column or JSON key")
@@ -220,12 +225,15 @@ class ForecastConfig:
                              shown="ett all, melbourne Temp, else all")
     inputs: str = opt("all", "input columns, comma-separated, or 'all'; they include the targets")
     time_col: str | None = opt("auto", "the time column", shown="the first column if it holds dates")
-    lookback: int | None = opt(None, "input steps", range=">= 1", shown="ett 96, melbourne 30, else 96")
-    horizon: int | None = opt(None, "steps to forecast", range=">= 1", shown="ett 96, melbourne 1, else 1")
+    lookback: int | None = opt(None, "input steps", range=">= 1",
+                               shown="ett 96, melbourne 30, a CSV file 96 or a quarter of its training rows if fewer")
+    horizon: int | None = opt(None, "steps to forecast", range=">= 1", shown="ett 96, melbourne 1, a CSV file 1")
     split: str | None = opt(None, "train,validation,test as fractions (0.7,0.1,0.2) or row counts "
-                            "(8640,2880,2880)", shown="the built-in series' standard split, else 0.7,0.1,0.2")
-    season: int | None = opt(None, "seasonal period in rows for the seasonal-naive baseline", range=">= 1",
-                             shown="ett 24, melbourne 365, else guessed from the time column")
+                            "(8640,2880,2880)", shown="ett 8640,2880,2880, melbourne 2920,365,365, a CSV file "
+                            "0.7,0.1,0.2")
+    season: int | None = opt(None, "seasonal period in rows, for the seasonal-naive baseline and MASE", range=">= 1",
+                             shown="ett 24, melbourne 365, a CSV file: from its time column's spacing, hourly 24, "
+                             "daily 7, weekly 52, monthly 12, quarterly 4, else 1")
     cell: str = opt("lstm", "recurrent cell, or none for the linear skip alone (a baseline)",
                     choices=("lstm", "gru", "rnn", "none"))
     hidden: int = opt(64, "hidden units", range=">= 1")
@@ -274,10 +282,12 @@ class TextRNNConfig:
     min_freq: int = opt(2, range=">= 1")   # words seen fewer times in training are "unknown" (1: 74% dev, 2: 79%)
     embed_dropout: float = opt(0.5, range="[0, 1)")   # on the word vectors
     dropout: float = opt(0.5, "dropout before the output layer", range="[0, 1)")
-    epochs: int = opt(10, "maximum epochs", range=">= 1")
+    # a budget, not a setting: early stopping ends most runs sooner (docs/rnn.md; 10 stopped too early)
+    epochs: int = opt(30, "maximum epochs (early stopping on dev accuracy usually ends sooner)", range=">= 1")
     batch_size: int = opt(50, "sentences per step", range=">= 1")
     lr: float = opt(1e-3, "Adam's learning rate", range="> 0")
-    patience: int = opt(3, "epochs without a better dev accuracy before stopping", range=">= 1")
+    patience: int = opt(5, "epochs without a better dev accuracy before stopping; the best weights are kept",
+                        range=">= 1")
     seed: int = seed_opt()
     device: str = device_opt()
 

@@ -42,6 +42,7 @@ from ..text.labelled import (BUILTIN_TASKS, LabelledTask, PaddedBatches, encode_
                              normalize_text, read_labelled)
 from ..text.tokenizer import load_tokenizer, save_tokenizer
 from ..train import KeepBest, Trainer, place
+from ..train.callbacks import StillImproving
 from ..train.schedules import WarmupCosine
 from .configs import DEFAULT_LR, FinetuneConfig, finetune_config  # noqa: F401
 
@@ -67,9 +68,49 @@ def build_classifier(base_run, cfg: FinetuneConfig, n_classes: int) -> GPTClassi
     return GPTClassifier.from_pretrained(base_run, n_classes, gpt={"dropout": cfg.dropout}, **head)
 
 
-def _batches(tok, data, labels, block_size: int, batch_size: int, shuffle=False, seed=0) -> PaddedBatches:
-    return PaddedBatches(encode_texts(tok, data.texts, block_size), data.label_ids(labels), batch_size,
+def encoding_note(what: str, stats: dict) -> str | None:
+    """What encoding ``what`` texts lost (``encode_texts``' ``stats``), in words; None when nothing.
+
+    Example:
+        >>> encoding_note("train", dict(texts=5452, cut=1114, block_size=128, unknown={"é": 2}))
+        "1,114 of 5,452 train texts longer than 128 tokens were cut (20.4%); 2 characters not in the base vocabulary were dropped (1 distinct: 'é')"
+    """
+    parts = []
+    n, cut, unknown = stats["texts"], stats["cut"], stats["unknown"]
+    if cut:
+        parts.append(f"{cut:,} of {n:,} {what} texts longer than {stats['block_size']:,} tokens were cut "
+                     f"({100 * cut / n:.1f}%)")
+    if unknown:
+        top = sorted(unknown, key=lambda c: (-unknown[c], c))
+        shown = " ".join(repr(c) for c in top[:20]) + (" ..." if len(top) > 20 else "")
+        dropped = sum(unknown.values())
+        chars, were = ("character", "was") if dropped == 1 else ("characters", "were")
+        parts.append(f"{dropped:,} {chars} not in the base vocabulary {were} dropped ({len(top):,} distinct: {shown})")
+    return "; ".join(parts) or None
+
+
+def _batches(tok, data, labels, block_size: int, batch_size: int, shuffle=False, seed=0, what: str = "",
+             notes: dict | None = None) -> PaddedBatches:
+    """Padded batches of ``data``; what encoding lost goes to stderr (and into ``notes[what]``)."""
+    stats: dict = {}
+    seqs = encode_texts(tok, data.texts, block_size, stats=stats)
+    note = encoding_note(what or "input", stats)
+    if note and is_main():
+        print(f"note: {note}", file=sys.stderr)
+    if notes is not None:
+        notes[what] = {"texts": stats["texts"], "cut": stats["cut"], "unknown_chars": sum(stats["unknown"].values())}
+    return PaddedBatches(seqs, None if labels is None else data.label_ids(labels), batch_size,
                          shuffle=shuffle, seed=seed)
+
+
+def max_length(cfg: FinetuneConfig, context: int) -> int:
+    """The tokens per text: ``cfg.max_length``, or the base model's ``context``; more is an error."""
+    if cfg.max_length is None:
+        return context
+    if cfg.max_length > context:
+        raise ConfigError(f"max_length: expected at most the base model's context ({context} tokens), "
+                          f"got {cfg.max_length}; pre-train a base with a larger block_size for longer texts")
+    return cfg.max_length
 
 
 # What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
@@ -95,7 +136,7 @@ def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1
     """
     cfg = finetune_config(task=str(task), **overrides)
     base_run, out = Path(base_run), Path(out)
-    _check_base(base_run)
+    max_length(cfg, _check_base(base_run)["config"]["block_size"])    # an error before any work
     if out.resolve() == base_run.resolve():
         raise ConfigError(f"out: {out} is the pre-trained run itself; write the fine-tuned run elsewhere")
     check_writable_dir(out)
@@ -116,16 +157,21 @@ def _finetune(base_run: Path, cfg: FinetuneConfig, out: Path, verbose: int, call
     model = use_kernels(build_classifier(base_run, cfg, len(data.labels)))
     frozen = freeze(model, cfg.freeze) if cfg.freeze else []
     trainable, total = count_params(model)
-    T = model.gpt.config.block_size
-    train = _batches(tok, data.train, data.labels, T, cfg.batch_size, shuffle=True, seed=cfg.seed)
-    dev = _batches(tok, data.dev, data.labels, T, 128)
+    T, notes = max_length(cfg, model.gpt.config.block_size), {}
+    train = _batches(tok, data.train, data.labels, T, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                     what="train", notes=notes)
+    dev = _batches(tok, data.dev, data.labels, T, 128, what="dev", notes=notes)
     if verbose and is_main():
         print(f"fine-tuning ({cfg.mode}) on {data.name}: {len(data.train):,} train / {len(data.dev):,} dev "
               f"examples, {len(data.labels)} classes; {trainable:,} of {total:,} parameters trainable "
               f"({100 * trainable / total:.2f}%)", file=sys.stderr)
     every = -(-len(train) // cfg.evals_per_epoch)              # optimizer steps between evaluations
     max_steps = cfg.epochs * cfg.evals_per_epoch * every
-    trainer = _trainer(model, cfg, max_steps, out, verbose, callbacks)
+    advice = (f"try --epochs {2 * cfg.epochs} or a larger --lr (now {cfg.peak_lr:g})"
+              + (f", or more evaluations to choose from (--evals-per-epoch {2 * cfg.evals_per_epoch})"
+                 if cfg.epochs * cfg.evals_per_epoch < 3 else ""))
+    still = StillImproving("val_accuracy", advice=advice)
+    trainer = _trainer(model, cfg, max_steps, out, verbose, [*callbacks, *([still] if is_main() else [])])
     t0 = time.perf_counter()
     trainer.fit(train, max_steps=max_steps, eval_every=every, validation_data=dev, resume=resume)
     train_time = time.perf_counter() - t0
@@ -133,12 +179,13 @@ def _finetune(base_run: Path, cfg: FinetuneConfig, out: Path, verbose: int, call
         merge_lora(model)
     metrics = {"dev_" + k: v for k, v in trainer.evaluate(dev).items()}
     if data.test is not None:
-        test = _batches(tok, data.test, data.labels, T, 128)
+        test = _batches(tok, data.test, data.labels, T, 128, what="test", notes=notes)
         metrics.update({"test_" + k: v for k, v in trainer.evaluate(test).items()})
     history = trainer.history.history.get("val_accuracy", [])
     metrics.update(best_eval=history.index(max(history)) + 1 if history else None, evals=len(history),
                    trainable_params=trainable, total_params=total, trainable_share=trainable / total,
-                   frozen_params=len(frozen), train_time_s=train_time, mode=cfg.mode, lr=cfg.peak_lr)
+                   frozen_params=len(frozen), train_time_s=train_time, mode=cfg.mode, lr=cfg.peak_lr,
+                   max_length=T, encoding=notes, still_improving=still.fired)
     _save_run(out, model, tok, data, cfg, base_run, metrics)
     return metrics
 
@@ -164,6 +211,7 @@ def _save_run(out: Path, model, tok, data: LabelledTask, cfg: FinetuneConfig, ba
     save_model(out, model, extra={"task": "text-classification", "data": task_name, "base": str(base_run),
                                   "init": cfg.init, "labels": data.labels, "classes": data.classes,
                                   "normalize": data.normalize, "tokenizer": "tokenizer.json",
+                                  "max_length": max_length(cfg, model.gpt.config.block_size),
                                   "text_column": cfg.text_column, "label_column": cfg.label_column,
                                   "lora": {"rank": cfg.lora_rank, "merged": cfg.merge} if cfg.lora_rank else None})
     if is_main():  # a distributed run: rank 0 writes
@@ -199,7 +247,8 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     device = resolve_device(device)
     spec, model, tok = _load(run_dir, device)
     data, _ = _eval_data(spec, data_dir)
-    batches = _batches(tok, data, spec["labels"], model.gpt.config.block_size, 128)
+    batches = _batches(tok, data, spec["labels"], spec.get("max_length") or model.gpt.config.block_size, 128,
+                       what="evaluation")
     trainer = Trainer(model, loss="sparse_categorical_crossentropy", metrics=["accuracy"], device=device,
                       verbose=0)
     return trainer.evaluate(batches)
@@ -211,15 +260,34 @@ def predict_proba(run_dir, texts: list[str], device="cpu") -> tuple[list[str], t
     device = resolve_device(device)
     spec, model, tok = _load(run_dir, device)
     texts = [normalize_text(t, spec.get("normalize")) for t in texts]
-    x = PaddedBatches(encode_texts(tok, texts, model.gpt.config.block_size), batch_size=128)
+    stats: dict = {}
+    x = PaddedBatches(encode_texts(tok, texts, spec.get("max_length") or model.gpt.config.block_size, stats=stats),
+                      batch_size=128)
+    if note := encoding_note("input", stats):
+        print(f"note: {note}", file=sys.stderr)
     logits = Trainer(model, loss=None, device=device, verbose=0).predict(x)
     return spec["classes"], torch.softmax(logits, -1)
 
 
+def predict_many(run_dir, texts: list[str], device="auto", top: int = 3) -> list[dict]:
+    """The most likely classes of each text, one model load: ``[{"input": text, "top": [(class, p), ...]}]``;
+    an empty text gives ``{"input": text, "error": ...}``."""
+    results = [{"input": t} if t.strip() else {"input": t, "error": "predict: expected a sentence, got empty text"}
+               for t in texts]
+    good = [r["input"] for r in results if "error" not in r]
+    if good:
+        classes, probs = predict_proba(run_dir, good, device)
+        rows = iter(probs)
+        for r in results:
+            if "error" not in r:
+                p, i = next(rows).topk(min(top, len(classes)))
+                r["top"] = [(classes[k], float(v)) for v, k in zip(p, i.tolist())]
+    return results
+
+
 def predict_run(run_dir, text: str, device="auto", top: int = 3) -> dict:
     """The most likely classes of ``text`` with their probabilities: ``{"top": [(class, p), ...]}``."""
-    if not text.strip():
-        raise DataError("predict: expected a sentence, got empty text")
-    classes, probs = predict_proba(run_dir, [text], device)
-    p, i = probs[0].topk(min(top, len(classes)))
-    return {"top": [(classes[k], float(v)) for v, k in zip(p, i.tolist())]}
+    r = predict_many(run_dir, [text], device, top)[0]
+    if "error" in r:
+        raise DataError(r["error"])
+    return r

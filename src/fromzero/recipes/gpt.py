@@ -90,7 +90,8 @@ class SampleText(Callback):
 
 
 class Throughput(Callback):
-    """Add ``tokens_per_s`` and ``mfu`` (model FLOPs utilisation) to each epoch's logs.
+    """Add ``tokens_per_s`` and ``mfu`` (model FLOPs utilisation, a fraction of the peak) to each
+    epoch's logs; with ``file``, say once what the peak is and where it came from.
 
     FLOPs per token ≈ 6N + 12·L·H·Q·T (``GPT.flops_per_token``); the peak is ``peak_flops``, or
     when 0 this device's measured matmul throughput in the training's matmul dtype (fp32, or
@@ -98,13 +99,21 @@ class Throughput(Callback):
     """
 
     def __init__(self, model: GPT, tokens_per_sample: int, peak_flops: float = 0.0,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, file=None):
         self.flops = model.flops_per_token(tokens_per_sample)
-        self.T, self.peak, self.dtype = tokens_per_sample, peak_flops, dtype
+        self.T, self.peak, self.dtype, self.file = tokens_per_sample, peak_flops, dtype, file
 
     def on_train_begin(self, trainer):
+        how = "--peak-flops"
         if not self.peak:
             self.peak = measure_peak_flops(trainer.device, dtype=self.dtype)
+            how = (f"this {trainer.device.type.upper()}'s measured {str(self.dtype).replace('torch.', '')} "
+                   "matmul throughput, not a datasheet peak; --peak-flops sets one")
+        if self.file and dist.is_main():
+            each = " per process" if dist.world_size() > 1 else ""
+            rate = f"{self.peak / 1e12:.3g} TFLOP/s" if self.peak >= 1e12 else f"{self.peak / 1e9:.3g} GFLOP/s"
+            print(f"fromzero: mfu (model FLOPs utilisation) is the training's FLOP/s as a percentage of {rate}{each} "
+                  f"({how})", file=self.file)
 
     def on_epoch_end(self, trainer, epoch, logs):
         tps = logs.get("samples_per_s", 0.0) * self.T
@@ -155,7 +164,7 @@ def _optimizer(cfg: PretrainConfig):
 def _tokenizer(data, cfg: PretrainConfig, out: Path, resume: bool):
     if resume and (out / "tokenizer.json").is_file():
         return load_tokenizer(out)
-    tok = train_tokenizer(data, cfg.tokenizer, cfg.bpe_vocab_size)
+    tok = train_tokenizer(data, cfg.tokenizer, cfg.bpe_vocab_size, cfg.strip_gutenberg)
     save_tokenizer(tok, out / "tokenizer.json")
     return tok
 
@@ -172,6 +181,17 @@ def _from_init(init, model_over: dict, out: Path):
     tok = load_tokenizer(init)
     save_tokenizer(tok, out / "tokenizer.json")
     return tok, make_config(GPTConfig, {**spec["config"], **model_over}, source="GPTConfig")
+
+
+def _init_tokenizer(cfg: PretrainConfig, init, overrides: dict) -> PretrainConfig:
+    """``cfg`` with the tokenizer of the run ``init``, which continued pre-training keeps (so that
+    pretrain.json records the one used); a different ``--tokenizer`` given with it is refused."""
+    tok = load_tokenizer(init)
+    if overrides.get("tokenizer", tok.kind) != tok.kind:
+        raise ConfigError(f"init {str(init)!r}: continued pre-training keeps the run's {tok.kind} tokenizer, "
+                          f"got --tokenizer {overrides['tokenizer']}")
+    return dataclasses.replace(cfg, tokenizer=tok.kind,
+                               bpe_vocab_size=tok.vocab_size if tok.kind == "bpe" else cfg.bpe_vocab_size)
 
 
 # What ``--resume`` may change: more steps, where and how fast it runs, what it prints. Any other
@@ -240,6 +260,8 @@ def pretrain(data=None, preset: str | None = None, out="runs/gpt", resume: bool 
     if family not in FAMILIES:
         raise ConfigError(f"family: expected one of {', '.join(FAMILIES)}, got {family!r}")
     cfg, model_over = split_overrides(preset, overrides, family)
+    if init and (Path(init) / "tokenizer.json").is_file():
+        cfg = _init_tokenizer(cfg, init, overrides)
     check_writable_dir(out)
     device = dist.init(cfg.device)  # this process's device; joins torchrun's process group, if any
     options = {"data": str(data), "family": family, "preset": preset, "overrides": overrides,
@@ -266,7 +288,7 @@ def _pretrain(data, preset, out, resume, verbose, callbacks, init, family, cfg, 
             tok = _tokenizer(data, cfg, out, resume or not dist.is_main())
             mcfg = make_config(config_cls, {**presets[preset], **model_over, "vocab_size": tok.vocab_size},
                                    source=config_cls.__name__)
-        corpus = load_corpus(data, tok)
+        corpus = load_corpus(data, tok, strip_gutenberg=cfg.strip_gutenberg)
     train = RandomWindows(corpus.train, cfg.batch_size, mcfg.block_size, seed=cfg.seed)
     val = eval_batches(corpus.val, mcfg.block_size, batch_size=cfg.batch_size * cfg.grad_accum,
                        max_tokens=cfg.eval_tokens or None)
@@ -279,7 +301,8 @@ def _pretrain(data, preset, out, resume, verbose, callbacks, init, family, cfg, 
               f"vocab {tok.vocab_size}, "
               f"{len(corpus.train):,} train / {len(corpus.val):,} val tokens; {device}, "
               f"{'bf16 autocast' if amp else 'fp32'}", file=sys.stderr)
-    callbacks = [Throughput(model, mcfg.block_size, cfg.peak_flops, torch.bfloat16 if amp else torch.float32),
+    callbacks = [Throughput(model, mcfg.block_size, cfg.peak_flops, torch.bfloat16 if amp else torch.float32,
+                            file=sys.stderr if verbose else None),
                  SampleText(tok, cfg.sample_tokens if verbose else 0, cfg.sample_prompt, cfg.seed),
                  *callbacks]
     trainer = Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
@@ -300,14 +323,19 @@ def _pretrain(data, preset, out, resume, verbose, callbacks, init, family, cfg, 
 # --- saved runs: ``fromzero evaluate RUN`` / ``fromzero predict RUN PROMPT`` ----------------------
 
 def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
-    """Validation loss (and perplexity) of a saved language model on its corpus's validation split."""
+    """Validation loss (and perplexity) of a saved language model on its corpus's validation split
+    (``"split"`` names it, ``"note"`` says what it is)."""
     run_dir = Path(run_dir)
     spec = read_json(run_dir / "model.json")
     model, tok = load_model(run_dir), load_tokenizer(run_dir)
-    corpus = load_corpus(data_dir or spec["data"], tok)
+    strip = ((run_config(run_dir) or {}).get("config") or {}).get("strip_gutenberg", True)
+    corpus = load_corpus(data_dir or spec["data"], tok, strip_gutenberg=strip)
     trainer = Trainer(model, loss=None, device=device, verbose=0)
     logs = trainer.evaluate(eval_batches(corpus.val, model.config.block_size, 64))
-    return {"loss": logs["loss"], "perplexity": math.exp(logs["loss"])}
+    share = len(corpus.val) / (len(corpus.train) + len(corpus.val))
+    note = (f"a language model has no test split: these are on the validation split, the last "
+            f"{share:.0%} of {data_dir or spec['data']} ({len(corpus.val):,} tokens)")
+    return {"split": "validation", "note": note, "loss": logs["loss"], "perplexity": math.exp(logs["loss"])}
 
 
 def predict_run(run_dir, prompt, device="auto", max_new_tokens: int = 200, top=None, **kw) -> dict:

@@ -112,17 +112,51 @@ def unlike_training_data(x: torch.Tensor) -> str | None:
     return None
 
 
-def predict_run(run_dir, image, device="auto", top: int = 3) -> dict:
-    """Top classes and probabilities for one image file."""
+def predict_many(run_dir, images: list, device="auto", top: int = 3, batch_size: int = 256) -> list[dict]:
+    """Top classes and probabilities for each image file, with one model load.
+
+    One dict per image, in order: ``{"input", "top": [(class, p), ...], "inverted"}``, with
+    ``"notes"`` (the image was inverted) and ``"warning"`` (it looks nothing like the training
+    digits) for stderr; an image that cannot be read gives ``{"input", "error"}`` instead.
+    """
     spec = read_json(Path(run_dir) / "model.json")
     model = load_model(run_dir, resolve_device(device))
-    x, inverted = load_image(image, size=spec["config"].get("inputs", [[1, 28, 28]])[0][-1])
-    with torch.no_grad():
-        probs = torch.softmax(model(x.to(next(model.parameters()).device)).float(), -1)[0].cpu()
-    classes = spec.get("classes") or [str(i) for i in range(len(probs))]
-    p, i = probs.topk(min(top, len(probs)))
-    result = {"top": [(classes[k], float(v)) for v, k in zip(p, i.tolist())], "inverted": inverted}
-    why = unlike_training_data(x)
-    if why:
-        result["warning"] = f"{image}: {why}"
-    return result
+    size = spec["config"].get("inputs", [[1, 28, 28]])[0][-1]
+    results, xs = [], []
+    for image in images:
+        try:
+            x, inverted = load_image(image, size=size)
+        except DataError as e:
+            results.append({"input": str(image), "error": str(e)})
+            continue
+        r = {"input": str(image), "inverted": inverted}
+        if inverted:
+            r["notes"] = [f"{image}: dark-on-light image: inverted to MNIST's light-on-dark"]
+        why = unlike_training_data(x)
+        if why:
+            r["warning"] = f"{image}: {why}"
+        results.append(r)
+        xs.append(x)
+    probs = _probabilities(model, torch.cat(xs), batch_size) if xs else None
+    classes = spec.get("classes") or [str(i) for i in range(probs.shape[1] if probs is not None else 0)]
+    rows = iter(range(len(xs)))
+    for r in results:
+        if "error" not in r:
+            p, i = probs[next(rows)].topk(min(top, probs.shape[1]))
+            r["top"] = [(classes[k], float(v)) for v, k in zip(p, i.tolist())]
+    return results
+
+
+@torch.no_grad()
+def _probabilities(model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    device = next(model.parameters()).device
+    return torch.cat([torch.softmax(model(x[i:i + batch_size].to(device)).float(), -1).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+def predict_run(run_dir, image, device="auto", top: int = 3) -> dict:
+    """Top classes and probabilities for one image file (``predict_many`` for many)."""
+    r = predict_many(run_dir, [image], device, top)[0]
+    if "error" in r:
+        raise DataError(r["error"])
+    return r

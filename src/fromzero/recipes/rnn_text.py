@@ -33,6 +33,7 @@ from ..layers import GRU, LSTM, Dense, Dropout, Embedding, GlobalMaxPool1D, Inpu
 from ..model import Sequential
 from ..text.labelled import load_task, normalize_text
 from ..train import EarlyStopping, KeepBest, Trainer
+from ..train.callbacks import StillImproving
 from .configs import TextRNNConfig
 
 PAD, UNK = 0, 1
@@ -94,13 +95,15 @@ def _train(out, cfg: TextRNNConfig, verbose: int, resume: bool) -> dict:
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   lr=cfg.lr, device=cfg.device)
     out = check_writable_dir(out)
+    still = StillImproving("val_accuracy", advice=f"try --epochs {2 * cfg.epochs}", underfit=None)
     stop = [EarlyStopping("val_accuracy", patience=cfg.patience, mode="max"),
-            KeepBest("val_accuracy", mode="max")]
+            KeepBest("val_accuracy", mode="max"), still]
     history = model.fit(xs["train"], ys["train"], batch_size=cfg.batch_size, epochs=cfg.epochs,
                         validation_data=(xs["dev"], ys["dev"]), callbacks=stop, seed=cfg.seed,
                         verbose=verbose, run_dir=out, resume=resume)
     metrics = {"dev_accuracy": model.evaluate(xs["dev"], ys["dev"])["accuracy"],
-               "epochs": len(history.epochs), "params": model.count_params(), "vocab_size": len(vocab)}
+               "epochs": len(history.epochs), "params": model.count_params(), "vocab_size": len(vocab),
+               "stopped_early": len(history.epochs) < cfg.epochs, "still_improving": still.fired}
     if "test" in xs:
         test = model.evaluate(xs["test"], ys["test"])
         metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
@@ -129,12 +132,30 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     return trainer.evaluate((x, y))
 
 
-def predict_run(run_dir, text: str, device="cpu", top: int = 3) -> dict:
-    """Class probabilities of one sentence (normalised to the training data's style first)."""
+def predict_many(run_dir, texts: list[str], device="cpu", top: int = 3) -> list[dict]:
+    """Class probabilities of each sentence (normalised to the training data's style first), one model
+    load: ``[{"input": text, "top": [(class, p), ...]}, ...]``; an empty text gives ``"error"``."""
     spec = read_json(Path(run_dir) / "model.json")
     vocab = read_json(Path(run_dir) / spec["vocab"])
-    x = encode([normalize_text(text, spec.get("normalize"))], vocab, spec["max_len"])
-    with torch.no_grad():
-        probs = torch.softmax(load_model(run_dir)(x).float(), -1)[0]
-    p, i = probs.topk(min(top, len(probs)))
-    return {"top": [(spec["classes"][k], float(v)) for v, k in zip(p, i.tolist())]}
+    model = load_model(run_dir)
+    results = [{"input": t} if t.strip() else {"input": t, "error": "predict: expected a sentence, got empty text"}
+               for t in texts]
+    good = [r["input"] for r in results if "error" not in r]
+    if good:
+        x = encode([normalize_text(t, spec.get("normalize")) for t in good], vocab, spec["max_len"])
+        with torch.no_grad():
+            probs = torch.cat([torch.softmax(model(x[i:i + 256]).float(), -1) for i in range(0, len(x), 256)])
+        rows = iter(probs)
+        for r in results:
+            if "error" not in r:
+                p, i = next(rows).topk(min(top, probs.shape[1]))
+                r["top"] = [(spec["classes"][k], float(v)) for v, k in zip(p, i.tolist())]
+    return results
+
+
+def predict_run(run_dir, text: str, device="cpu", top: int = 3) -> dict:
+    """Class probabilities of one sentence (``predict_many`` for many)."""
+    r = predict_many(run_dir, [text], device, top)[0]
+    if "error" in r:
+        raise DataError(r["error"])
+    return r

@@ -1,38 +1,222 @@
-"""Evaluate and predict with any saved run: its ``model.json`` names the task, ``TASKS`` the recipe.
+"""Saved runs: what kind each is, which commands take it, and evaluate/predict with any of them.
 
-Each recipe module in ``TASKS`` defines ``evaluate_run(run_dir, data_dir=None, device="auto")`` and
-``predict_run(run_dir, inputs, device="auto", top=...)``; it is imported when a run of its task is
-used (the table holds module names, so this module stays light).
+``model.json`` names the run's task; ``KINDS`` says, for each task, what the run is in words, the
+recipe module that reads it and the commands that take it. ``check_run(run_dir, command)`` is the
+one check every command that takes a RUN makes first, with one message format::
+
+    runs/x is a text classifier: use fromzero predict or evaluate (fromzero generate takes a language model)
+
+Each recipe module in ``KINDS`` defines ``evaluate_run(run_dir, data_dir=None, device="auto")``
+and, for the kinds ``predict`` takes, ``predict_many(run_dir, inputs, device="auto", top=...)``:
+one model load for a list of inputs, one result per input (a dict with ``"input"`` and either the
+answer or ``"error"``). The recipe is imported when a run of its task is used (the table holds
+module names), so this module stays torch-free, in the ground layer.
 """
 from __future__ import annotations
 
+import glob
 import importlib
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import CheckpointError, ConfigError, DataError
 from ..io import read_json
-from ..errors import CheckpointError
-
-TASKS = {"image-classification": "fromzero.recipes.images",
-         "forecast": "fromzero.recipes.forecast",
-         "language-modeling": "fromzero.recipes.gpt",
-         "rnn-text-classification": "fromzero.recipes.rnn_text",
-         "text-classification": "fromzero.recipes.finetune"}
 
 
-def recipe_for(run_dir):
-    spec = read_json(Path(run_dir) / "model.json")
+@dataclass(frozen=True)
+class RunKind:
+    what: str                 # the run in words: "a text classifier"
+    recipe: str               # the module that evaluates and predicts with it
+    commands: tuple           # the commands that take it as RUN
+
+
+_LM = "fromzero.recipes.gpt"
+# (task, model family or None for any) -> the kind; a family entry wins over the task's own.
+KINDS = {("image-classification", None): RunKind("an image classifier", "fromzero.recipes.images",
+                                                 ("predict", "evaluate")),
+         ("forecast", None): RunKind("a forecaster", "fromzero.recipes.forecast", ("predict", "evaluate")),
+         ("language-modeling", "gpt"): RunKind("a GPT language model", _LM,
+                                               ("generate", "evaluate", "finetune", "pretrain gpt --init")),
+         ("language-modeling", None): RunKind("a language model", _LM, ("generate", "evaluate")),
+         ("rnn-text-classification", None): RunKind("a text classifier", "fromzero.recipes.rnn_text",
+                                                    ("predict", "evaluate")),
+         ("text-classification", None): RunKind("a text classifier", "fromzero.recipes.finetune",
+                                                ("predict", "evaluate"))}
+# task -> recipe module
+TASKS = {task: kind.recipe for (task, family), kind in KINDS.items() if family is None}
+# what a command needs, in words (for the end of the message)
+NEEDS = {"generate": "a language model", "finetune": "a GPT language model, written by fromzero pretrain gpt",
+         "pretrain gpt --init": "a GPT language model, written by fromzero pretrain gpt",
+         "predict": "a classifier or a forecaster"}
+
+
+def _or(words) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def run_kind(spec: dict) -> RunKind | None:
+    """The kind of the run whose model.json is ``spec`` (None: a task fromzero does not know)."""
     task = spec.get("task")
-    if task not in TASKS:
-        raise CheckpointError(f"{run_dir}: model.json has task {task!r}; expected one of: "
-                              f"{', '.join(TASKS)}")
-    return importlib.import_module(TASKS[task])
+    return KINDS.get((task, spec.get("name"))) or KINDS.get((task, None))
+
+
+def read_spec(run_dir) -> dict:
+    """The run's model.json; a clear error for a missing folder or a folder that is no run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: run directory not found"
+                              + (" (it is a file)" if run_dir.exists() else ""))
+    if not (run_dir / "model.json").is_file():
+        if (run_dir / "run.json").is_file():
+            raise CheckpointError(f"{run_dir}: no model.json yet: the run has not finished (continue it with "
+                                  "--resume)")
+        raise CheckpointError(f"{run_dir}: no model.json: not a fromzero run (a run directory is written by "
+                              "fromzero train, pretrain or finetune)")
+    return read_json(run_dir / "model.json")
+
+
+def check_run(run_dir, command: str) -> dict:
+    """The run's model.json after checking that ``fromzero COMMAND`` takes this kind of run.
+
+    A run of another kind is a ``ConfigError`` (a usage error, exit status 2) that says what the run
+    is and which commands take it; a folder that is no run is a ``CheckpointError``.
+
+    Example:
+        >>> check_run("runs/sst2", "generate")  # doctest: +SKIP
+        ConfigError: runs/sst2 is a text classifier: use fromzero predict or evaluate (fromzero generate
+        takes a language model)
+    """
+    spec = read_spec(run_dir)
+    kind = run_kind(spec)
+    if kind is None:
+        known = sorted({task for task, _ in KINDS})
+        raise CheckpointError(f"{run_dir}: model.json has task {spec.get('task')!r}; expected one of: "
+                              f"{', '.join(known)}")
+    if command not in kind.commands:
+        cmds = [c for c in kind.commands if " --" not in c]   # "pretrain gpt --init" reads badly in a list
+        need = NEEDS.get(command)
+        raise ConfigError(f"{run_dir} is {kind.what}: use fromzero {_or(cmds)}"
+                          + (f" (fromzero {command} takes {need})" if need else ""))
+    return spec
+
+
+def recipe_for(run_dir, command: str = "evaluate"):
+    """The recipe module of a saved run, after ``check_run``."""
+    return importlib.import_module(run_kind(check_run(run_dir, command)).recipe)
 
 
 def evaluate_run(run_dir, **kwargs) -> dict:
     """Evaluate a saved run on its task's test data (``fromzero evaluate RUN``)."""
-    return recipe_for(run_dir).evaluate_run(run_dir, **kwargs)
+    return recipe_for(run_dir, "evaluate").evaluate_run(run_dir, **kwargs)
 
 
-def predict_run(run_dir, inputs, **kwargs):
-    """Predict with a saved run (``fromzero predict RUN INPUT``)."""
-    return recipe_for(run_dir).predict_run(run_dir, inputs, **kwargs)
+def predict_many(run_dir, inputs: list, **kwargs) -> list[dict]:
+    """Predict with a saved run on each of ``inputs`` with one model load (``fromzero predict RUN INPUT...``).
+
+    One result per input, in order: ``{"input": ..., "top": [(class, p), ...]}`` for a classifier,
+    ``{"input": ..., "columns": [...], "forecast": [[...], ...]}`` for a forecaster, or
+    ``{"input": ..., "error": "..."}`` when that input could not be read; ``"notes"`` (a list of
+    lines for stderr) may come with any of them.
+    """
+    if not inputs:
+        raise DataError("predict: expected at least one input, got none")
+    return recipe_for(run_dir, "predict").predict_many(run_dir, list(inputs), **kwargs)
+
+
+def predict_run(run_dir, inputs, **kwargs) -> dict:
+    """Predict with a saved run on one input (``fromzero predict RUN INPUT``); a bad input raises."""
+    result = predict_many(run_dir, [inputs], **kwargs)[0]
+    if "error" in result:
+        raise DataError(result["error"])
+    return result
+
+
+# --- turning the command line's INPUT arguments into texts and files ------------------------------
+
+def read_texts(path) -> list[str]:
+    """The texts of a UTF-8 file, one per line (``-``: standard input); a BOM and CR line ends are
+    dropped, blank lines skipped. An empty file, or one that is not UTF-8 text, is a ``DataError``."""
+    name = "standard input" if str(path) == "-" else str(path)
+    try:
+        if str(path) == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(path).read_bytes()
+        text = data.decode("utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file (expected a text file, one text per line)") from None
+    except IsADirectoryError:
+        raise DataError(f"{name}: a folder; expected a text file, one text per line") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{name}: expected UTF-8 text, one text per line; byte {e.start} is not UTF-8") from None
+    texts = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
+    if not texts:
+        raise DataError(f"{name}: no text in it (expected one text per line)")
+    return texts
+
+
+# --- turning the command line's INPUT arguments into files ---------------------------------------
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm",
+                    ".pbm")
+TABLE_EXTENSIONS = (".csv", ".tsv", ".txt")
+
+
+def expand_paths(args, extensions: tuple, what: str) -> tuple[list[str], list[str], list[str]]:
+    """Files, folders and globs -> (files, notes, errors).
+
+    A folder gives its files whose extension is in ``extensions`` (sorted; not its subfolders) and a
+    note counting what it skipped; a glob (``*``, ``?``, ``[``) is expanded here too, for shells
+    that pass it on unexpanded; any other argument is a file, read (or found missing) later. A
+    folder without such files, or a glob that matches no file, is an error line of its own.
+    """
+    files, notes, errors = [], [], []
+    for arg in args:
+        arg = str(arg)
+        p = Path(arg)
+        if p.is_dir():
+            entries = sorted(q for q in p.iterdir() if q.is_file())
+            hits = [q for q in entries if q.suffix.lower() in extensions]
+            skipped = sorted({q.suffix.lower() or q.name for q in entries if q not in hits})
+            if not hits:
+                errors.append(f"{arg}: no {what} in this folder (expected {', '.join(extensions)}"
+                              + (f"; it holds {len(entries)} other file(s): {', '.join(skipped[:8])})"
+                                 if entries else "; it is empty)"))
+                continue
+            files += [str(q) for q in hits]
+            notes.append(f"{arg}: {len(hits)} {what}" + (f"; skipped {len(entries) - len(hits)} other file(s) "
+                                                         f"({', '.join(skipped[:8])})" if skipped else ""))
+        elif not p.exists() and any(c in arg for c in "*?["):
+            matches = sorted(m for m in glob.glob(arg) if Path(m).is_file())
+            if not matches:
+                errors.append(f"{arg}: no file matches this pattern")
+            files += matches
+        else:
+            files.append(arg)
+    return files, notes, errors
+
+
+def is_text(spec: dict) -> bool:
+    """Whether the run whose model.json is ``spec`` classifies texts."""
+    return spec.get("task") in ("text-classification", "rnn-text-classification")
+
+
+def prediction_inputs(run_dir, spec: dict, args: list, file=None) -> tuple[list, list, list]:
+    """(inputs, notes, errors): what ``fromzero predict RUN ARGS... [--file FILE]`` predicts on.
+
+    Text classifiers: each argument is a text, then the lines of ``file`` (``read_texts``); an
+    argument that names an existing file gets a note pointing to ``--file``. Image classifiers and
+    forecasters: ``expand_paths`` of the arguments (image files, or CSV files).
+    """
+    if is_text(spec):
+        notes = [f"{t!r} is read as a text, not as the file of that name (for one text per line: --file {t})"
+                 for t in args if " " not in t and Path(t).is_file()]
+        return list(args) + (read_texts(file) if file else []), notes, []
+    if file:
+        raise ConfigError(f"predict: --file is for text classifiers; {run_dir} is {run_kind(spec).what}: give it "
+                          "files, folders or globs as INPUT")
+    if spec.get("task") == "image-classification":
+        return expand_paths(args, IMAGE_EXTENSIONS, "image file(s)")
+    return expand_paths(args, TABLE_EXTENSIONS, "CSV file(s)")

@@ -6,6 +6,9 @@ uint32 for vocabularies over 65,536), cached under ``$FROMZERO_CACHE`` (default
 ``~/.cache/fromzero``), so corpora larger than RAM work. The first 90% of the tokens train, the
 last 10% validate (as in nanoGPT).
 
+The tokenizer only ever sees normalized text (``fromzero.text.normalize``): no byte-order mark,
+LF line ends, Unicode NFC, and no Project Gutenberg header or licence (``strip_gutenberg``).
+
 Example:
     >>> corpus = load_corpus("shakespeare")                        # doctest: +SKIP
     >>> stream = RandomWindows(corpus.train, batch_size=12, block_size=64, seed=0)  # doctest: +SKIP
@@ -15,6 +18,7 @@ Example:
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import sys
@@ -27,9 +31,11 @@ import torch
 
 from ..errors import DataError
 from ..io import EMBEDDED, atomic_open, cache_dir, save_json, sha256_file, verified
+from .normalize import Cleaner, Report, decode_error
 from .tokenizer import BPETokenizer, make_tokenizer, tokenizer_fingerprint
 
 CHUNK_CHARS = 1 << 20
+NORMALIZE_VERSION = 1   # part of the token cache's key: a change re-encodes
 
 
 @dataclass(frozen=True)
@@ -74,24 +80,52 @@ def corpus_files(data) -> list[Path]:
                     f"and no such file or folder")
 
 
-def iter_text(files: list[Path], chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
-    """The files' text in chunks of at most ``chunk_chars`` characters; files separated by a blank line."""
+def _read_utf8(path: Path, chunk_bytes: int = CHUNK_CHARS) -> Iterator[str]:
+    """The text of the UTF-8 file ``path`` in chunks; bytes that are not UTF-8 are a DataError
+    naming the line and byte offset, and the likely encoding."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines = 0, 0                      # bytes and line ends before ``data``
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(chunk_bytes)
+            pending = len(decoder.getstate()[0])
+            try:
+                text = decoder.decode(data, final=not data)
+            except UnicodeDecodeError as e:
+                start = offset - pending
+                raise decode_error(path, e.object, e, start,
+                                   lines + e.object[:e.start].count(b"\n") + 1) from None
+            if text:
+                yield text
+            if not data:
+                return
+            offset += len(data)
+            lines += data.count(b"\n")
+
+
+def iter_text(files: list[Path], chunk_chars: int = CHUNK_CHARS, strip_gutenberg: bool = True,
+              report: Report | None = None) -> Iterator[str]:
+    """The files' normalized text (``fromzero.text.normalize.Cleaner``: no BOM, LF line ends, NFC,
+    no Project Gutenberg header and licence unless ``strip_gutenberg`` is False) in chunks of
+    about ``chunk_chars`` characters, cut at line ends; files are separated by a blank line.
+    What was removed is counted into ``report``."""
+    report = report if report is not None else Report()
     for i, path in enumerate(files):
         if i:
             yield "\n\n"
-        try:
-            with open(path, encoding="utf-8", newline="") as f:
-                while chunk := f.read(chunk_chars):
-                    yield chunk
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not UTF-8 text (byte {e.start} of a chunk: {e.reason}); "
-                            f"convert it, e.g. iconv -f GBK -t UTF-8") from None
+        clean = Cleaner(strip_gutenberg, report)
+        for chunk in _read_utf8(path, chunk_chars):
+            if text := clean.feed(chunk):
+                yield text
+        if text := clean.close():
+            yield text
 
 
-def _iter_lines(files: list[Path], chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
+def _iter_lines(files: list[Path], chunk_chars: int = CHUNK_CHARS, strip_gutenberg: bool = True,
+                report: Report | None = None) -> Iterator[str]:
     """Chunks cut at line ends (so that BPE never sees a word split in two by the chunking)."""
     rest = ""
-    for chunk in iter_text(files, chunk_chars):
+    for chunk in iter_text(files, chunk_chars, strip_gutenberg, report):
         chunk = rest + chunk
         cut = chunk.rfind("\n") + 1
         if cut == 0 and len(chunk) < 16 * chunk_chars:
@@ -104,10 +138,10 @@ def _iter_lines(files: list[Path], chunk_chars: int = CHUNK_CHARS) -> Iterator[s
         yield rest
 
 
-def train_tokenizer(data, kind: str = "char", vocab_size: int = 4096):
-    """Train a ``kind`` tokenizer ("char" or "bpe") on the corpus ``data``."""
+def train_tokenizer(data, kind: str = "char", vocab_size: int = 4096, strip_gutenberg: bool = True):
+    """Train a ``kind`` tokenizer ("char" or "bpe") on the corpus ``data``, normalized (``iter_text``)."""
     files = corpus_files(data)
-    return make_tokenizer(kind, _iter_lines(files), vocab_size=vocab_size)
+    return make_tokenizer(kind, _iter_lines(files, strip_gutenberg=strip_gutenberg), vocab_size=vocab_size)
 
 
 @dataclass
@@ -126,28 +160,29 @@ class TokenCorpus:
         return self.tokens[self.n_train:]
 
 
-def _cache_key(files: list[Path], tok) -> str:
+def _cache_key(files: list[Path], tok, strip_gutenberg: bool = True) -> str:
     h = hashlib.sha256(tokenizer_fingerprint(tok).encode())
+    h.update(f"normalize {NORMALIZE_VERSION}, strip_gutenberg {strip_gutenberg}\n".encode())
     for f in files:
         st = f.stat()
         h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:24]
 
 
-def _encode_to(files: list[Path], tok, out, dtype) -> int:
+def _encode_to(files: list[Path], tok, out, dtype, strip_gutenberg: bool, report: Report) -> int:
     n = 0
     if isinstance(tok, BPETokenizer):  # files separated by <|endoftext|>, lines encoded in batches
         for i, f in enumerate(files):
             if i:
                 out.write(np.asarray([tok.start_id], dtype=dtype).tobytes())
                 n += 1
-            for chunk in _iter_lines([f]):
+            for chunk in _iter_lines([f], strip_gutenberg=strip_gutenberg, report=report):
                 lines = chunk.splitlines(keepends=True)
                 for ids in tok.encode_batch(lines):
                     out.write(np.asarray(ids, dtype=dtype).tobytes())
                     n += len(ids)
         return n
-    for chunk in iter_text(files):
+    for chunk in iter_text(files, strip_gutenberg=strip_gutenberg, report=report):
         try:
             ids = tok.encode_array(chunk).astype(dtype)
         except DataError as e:  # name the corpus (one file, or the folder's files)
@@ -180,29 +215,37 @@ def _cached_meta(path: Path, meta_path: Path, dtype) -> tuple[dict | None, str]:
     return meta, ""
 
 
-def load_corpus(data, tokenizer, val_frac: float = 0.1, cache: Path | None = None) -> TokenCorpus:
-    """Tokenize ``data`` with ``tokenizer`` into a cached memory-mapped array, split train/val.
+def load_corpus(data, tokenizer, val_frac: float = 0.1, cache: Path | None = None,
+                strip_gutenberg: bool = True, verbose: bool = True) -> TokenCorpus:
+    """Tokenize ``data``, normalized (``iter_text``), with ``tokenizer`` into a cached
+    memory-mapped array, split train/val.
 
-    The cache key covers the files (path, size, modification time) and the tokenizer, so a
-    changed file or tokenizer re-encodes. The cache records its SHA-256 and is checked on every
-    load: a torn or corrupt cache is rebuilt, with a one-line notice.
+    The cache key covers the files (path, size, modification time), the normalization and the
+    tokenizer, so a changed file or tokenizer re-encodes. The cache records its SHA-256 and is
+    checked on every load: a torn or corrupt cache is rebuilt, with a one-line notice. With
+    ``verbose``, what normalization removed (a BOM, CRs, a Gutenberg licence...) is said in one
+    line on stderr, at every load (nothing when nothing was removed).
     """
     if not 0.0 < val_frac < 1.0:
         raise DataError(f"val_frac must be in (0, 1), got {val_frac}")
     files = corpus_files(data)
     dtype = np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32
     root = Path(cache or cache_dir()) / "tokens"
-    key = _cache_key(files, tokenizer)
+    key = _cache_key(files, tokenizer, strip_gutenberg)
     path, meta_path = root / f"{key}.bin", root / f"{key}.json"
     meta, problem = _cached_meta(path, meta_path, dtype)
     if meta is None:
         if problem:
             print(f"fromzero: the token cache {path} {problem}; rebuilding it", file=sys.stderr)
         with atomic_open(path) as out:
-            n = _encode_to(files, tokenizer, out, dtype)
+            report = Report()
+            n = _encode_to(files, tokenizer, out, dtype, strip_gutenberg, report)
         meta = {"n": n, "dtype": np.dtype(dtype).name, "files": [str(f) for f in files],
-                "sha256": sha256_file(path)}
+                "sha256": sha256_file(path), "normalized": report.to_dict()}
         save_json(meta_path, meta)
+    notice = Report.from_dict(meta.get("normalized")).line(f"corpus {data}")
+    if verbose and notice:
+        print(notice, file=sys.stderr)
     n = meta["n"]
     if n < 2:
         raise DataError(f"--data {data!r}: the corpus has {n} token(s); at least 2 are needed")

@@ -28,6 +28,7 @@ import csv
 import io
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,8 @@ import torch
 
 from ..errors import DataError, FromzeroError
 from ..io import EMBEDDED, verified
+from .normalize import Report, decode_error, normalize
+
 FORMATS = {".tsv": "tsv", ".tab": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
 
@@ -91,16 +94,19 @@ def _check_row(text, label, where: str, classes) -> tuple[str, str]:
     if classes is not None and label not in classes:
         raise DataError(f"{where}: bad label value {label!r}; expected one of: "
                         f"{', '.join(map(repr, classes))}")
-    return text.strip(), label
+    return normalize(text).strip(), label        # again: a JSON string may hold an escaped "\r"
 
 
-def _decode(path: Path) -> str:
+def _decode(path: Path, report: Report | None = None) -> str:
+    """The file's text, normalized (``fromzero.text.normalize.normalize``: no BOM, LF, NFC)."""
     data = path.read_bytes()
     try:
-        return data.decode("utf-8-sig")
+        text = normalize(data.decode("utf-8"), report)
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise decode_error(path, data, e) from None
+    if report is not None:
+        report.chars += len(text)
+    return text
 
 
 def _read_table(path: Path, text: str, fmt: str, text_col: str, label_col: str, classes):
@@ -157,13 +163,16 @@ def _read_jsonl(path: Path, text: str, text_col: str, label_col: str, classes):
     return texts, labels, lines
 
 
-def read_labelled(path, text_col: str = "text", label_col: str = "label", classes=None) -> LabelledText:
-    """Read one labelled file (``.tsv``, ``.csv`` or ``.jsonl``).
+def read_labelled(path, text_col: str = "text", label_col: str = "label", classes=None,
+                  report: Report | None = None) -> LabelledText:
+    """Read one labelled file (``.tsv``, ``.csv`` or ``.jsonl``), its text normalized first (no
+    byte-order mark, LF line ends, Unicode NFC: ``fromzero.text.normalize.normalize``).
 
     Args:
         path: the file.
         text_col, label_col: the column (or JSON key) names.
         classes: if given, the allowed label values (strings); any other value is an error.
+        report: a ``fromzero.text.normalize.Report`` that counts what normalization removed.
 
     Example:
         >>> import tempfile, pathlib
@@ -179,7 +188,9 @@ def read_labelled(path, text_col: str = "text", label_col: str = "label", classe
     if fmt is None:
         raise DataError(f"{path}: unknown format {path.suffix!r}; expected one of: {', '.join(FORMATS)}")
     classes = None if classes is None else [str(c) for c in classes]
-    text = _decode(path)
+    if report is not None:
+        report.files += 1
+    text = _decode(path, report)
     if fmt == "jsonl":
         texts, labels, lines = _read_jsonl(path, text, text_col, label_col, classes)
     else:
@@ -223,6 +234,17 @@ class LabelledTask:
     labels: list[str]
     classes: list[str]
     normalize: str | None = None
+    sources: dict = field(default_factory=dict)   # split -> where it came from ("train.tsv", "10% of train.tsv")
+    ignored: list = field(default_factory=list)   # labelled files in the task's folder that no split used
+
+    def describe(self) -> str:
+        """Which files gave which split, with their sizes, and the files not used (one line)."""
+        sizes = {"train": len(self.train), "dev": len(self.dev), "test": len(self.test or ())}
+        parts = [f"{split} {src} ({sizes[split]:,})" for split, src in self.sources.items()]
+        if "test" not in self.sources:
+            parts.append("no test split")
+        line = f"task {self.name}: " + ", ".join(parts)
+        return line + (f"; not used: {', '.join(self.ignored)}" if self.ignored else "")
 
 
 def _builtin(b: BuiltinTask, data_dir, text_col, label_col) -> LabelledTask:
@@ -236,7 +258,7 @@ def _builtin(b: BuiltinTask, data_dir, text_col, label_col) -> LabelledTask:
             raise DataError(f"task {b.name!r}: {path} not found")
         splits[split] = read_labelled(path, text_col, label_col, classes=b.labels)
     return LabelledTask(b.name, splits["train"], splits["dev"], splits["test"], list(b.labels),
-                        list(b.classes), b.normalize)
+                        list(b.classes), b.normalize, sources={s: name for s, (name, _) in b.files.items()})
 
 
 def _find(folder: Path, split: str) -> Path | None:
@@ -263,7 +285,8 @@ def hold_out(data: LabelledText, frac: float = 0.1, seed: int = 0) -> tuple[Labe
     return data.subset(sorted(order[n_dev:])), data.subset(sorted(order[:n_dev]))
 
 
-def load_task(task, data_dir=None, text_col: str = "text", label_col: str = "label") -> LabelledTask:
+def load_task(task, data_dir=None, text_col: str = "text", label_col: str = "label",
+              verbose: bool = True) -> LabelledTask:
     """A classification task by name (``"sst2"``) or path (a folder of splits, or one file).
 
     Args:
@@ -271,28 +294,35 @@ def load_task(task, data_dir=None, text_col: str = "text", label_col: str = "lab
             ``valid.*``, ``val.*``) and ``test.*``; or a single labelled file.
         data_dir: for a built-in task, a folder holding its files instead of the embedded copy.
         text_col, label_col: the column (or JSON key) names of a task given by path.
+        verbose: for a task given by path, say on stderr which file gave each split
+            (``LabelledTask.describe``) and what text normalization removed.
 
     Without a dev split, 10% of the training examples are held out (seed 0) for model selection.
     The class order is the training labels' (``sort_labels``); dev/test labels must be among them.
+    Other labelled files in a task's folder (an ``all.tsv``) are not used, and listed in ``ignored``.
     """
     if str(task) in BUILTIN_TASKS:
         return _builtin(BUILTIN_TASKS[str(task)], data_dir, text_col, label_col)
     path = Path(task).expanduser()
+    report, ignored = Report(), []
     if path.is_dir():
         files = {s: _find(path, s) for s in SPLIT_NAMES}
         if files["train"] is None:
             raise DataError(f"{path}: no training file; expected train.tsv, train.csv or train.jsonl "
                             f"(and optionally dev.* and test.*)")
-        train = read_labelled(files["train"], text_col, label_col)
-        dev = read_labelled(files["dev"], text_col, label_col) if files["dev"] else None
-        test = read_labelled(files["test"], text_col, label_col) if files["test"] else None
+        read = {s: read_labelled(f, text_col, label_col, report=report) for s, f in files.items() if f}
+        train, dev, test = read["train"], read.get("dev"), read.get("test")
+        ignored = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix.lower() in FORMATS
+                         and not p.name.startswith(".") and p not in files.values())
     elif path.is_file():
-        train, dev, test = read_labelled(path, text_col, label_col), None, None
+        train, dev, test = read_labelled(path, text_col, label_col, report=report), None, None
     else:
         raise DataError(f"task {str(task)!r}: not a built-in task ({', '.join(BUILTIN_TASKS)}) and no "
                         f"such file or folder")
+    sources = {"train": train.path.name, "dev": dev and dev.path.name, "test": test and test.path.name}
     if dev is None:
         train, dev = hold_out(train)
+        sources["dev"] = f"10% of {train.path.name}"
     labels = sort_labels(train.labels)
     if len(labels) < 2:
         raise DataError(f"{train.path}: every training example has label {labels[0]!r}; a classifier "
@@ -300,7 +330,13 @@ def load_task(task, data_dir=None, text_col: str = "text", label_col: str = "lab
     for split in (dev, test):
         if split is not None:
             split.label_ids(labels)                                       # unknown labels: an error
-    return LabelledTask(path.stem if path.is_file() else path.name, train, dev, test, labels, labels)
+    out = LabelledTask(path.stem if path.is_file() else path.name, train, dev, test, labels, labels,
+                       sources={k: v for k, v in sources.items() if v}, ignored=ignored)
+    if verbose:
+        print(f"fromzero: {out.describe()}", file=sys.stderr)
+        if notice := report.line(f"task {out.name}"):
+            print(notice, file=sys.stderr)
+    return out
 
 
 # --- preparing raw input -------------------------------------------------------------------------
@@ -310,13 +346,17 @@ _PTB = [(re.compile(r"([.,!?;:\"])"), r" \1 "), (re.compile(r"(\w)n't\b"), r"\1 
 
 
 def normalize_text(text: str, how: str | None) -> str:
-    """Bring raw input to the style of the training data: ``"ptb"`` (SST-2) lower-cases and
-    splits punctuation and contractions as the Penn Treebank tokeniser does.
+    """Bring raw input to the style of the training data: always normalized as the files are
+    (no BOM, LF line ends, NFC: ``fromzero.text.normalize.normalize``); ``"ptb"`` (SST-2) also
+    lower-cases and splits punctuation and contractions as the Penn Treebank tokeniser does.
 
     Example:
         >>> normalize_text("I didn't like it!", "ptb")
         "i did n't like it !"
+        >>> normalize_text("cafe\\u0301\\r\\n", None)
+        'café\\n'
     """
+    text = normalize(text)
     if how is None:
         return text
     if how != "ptb":
@@ -332,19 +372,29 @@ def normalize_text(text: str, how: str | None) -> str:
 PAD = -1
 
 
-def encode_texts(tokenizer, texts: list[str], block_size: int, bos: bool = True) -> list[np.ndarray]:
+def encode_texts(tokenizer, texts: list[str], block_size: int, bos: bool = True,
+                 stats: dict | None = None) -> list[np.ndarray]:
     """Token ids of each text (int64 arrays), after a start token if ``bos``, cut to ``block_size``.
 
     A character-level tokenizer drops the characters it never saw (they have no embedding).
+    ``stats``, a dict, receives what was lost: ``texts``, ``cut`` (texts longer than
+    ``block_size`` tokens), ``block_size`` and ``unknown`` (each dropped character: how often).
     """
+    unknown_chars: dict[str, int] = {}
     if hasattr(tokenizer, "encode_batch"):
         ids = tokenizer.encode_batch(list(texts))
     else:
         ids = []
         for t in texts:
             unknown = set(tokenizer.unknown(t))
+            for c in t:
+                if c in unknown:
+                    unknown_chars[c] = unknown_chars.get(c, 0) + 1
             ids.append(tokenizer.encode("".join(c for c in t if c not in unknown)))
     start = [tokenizer.start_id] if bos else []
+    if stats is not None:
+        stats.update(texts=len(ids), block_size=block_size, unknown=unknown_chars,
+                     cut=sum(len(start) + len(s) > block_size for s in ids))
     out = [np.asarray((start + list(s))[:block_size], dtype=np.int64) for s in ids]
     empty = [i for i, s in enumerate(out) if len(s) == 0]
     if empty:

@@ -20,6 +20,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from ..errors import DataError
 from ..io import atomic_write_text
+from .normalize import normalize
 
 EOT = "<|endoftext|>"  # BPE's document separator and start token
 
@@ -61,11 +62,13 @@ class CharTokenizer:
         return self.stoi.get("\n", 0)
 
     def unknown(self, text: str) -> list[str]:
-        """The distinct characters of ``text`` outside the vocabulary, in order of appearance."""
-        return list(dict.fromkeys(c for c in text if c not in self.stoi))
+        """The distinct characters of ``text`` (normalized, as ``encode`` sees it) outside the
+        vocabulary, in order of appearance."""
+        return list(dict.fromkeys(c for c in normalize(text) if c not in self.stoi))
 
     def encode(self, text: str) -> list[int]:
-        return self.encode_array(text).tolist()
+        """Token ids of ``text``, normalized first (``fromzero.text.normalize.normalize``)."""
+        return self.encode_array(normalize(text)).tolist()
 
     def encode_array(self, text: str) -> np.ndarray:
         """Token ids of ``text`` as an int64 array (fast: no Python loop over characters)."""
@@ -124,7 +127,9 @@ class BPETokenizer:
         return []  # byte-level: every string encodes
 
     def encode(self, text: str) -> list[int]:
-        return self.tk.encode(text).ids
+        """Token ids of ``text``, normalized first (``fromzero.text.normalize.normalize``; the
+        corpus readers hand ``encode_batch`` normalized text already)."""
+        return self.tk.encode(normalize(text)).ids
 
     def encode_array(self, text: str) -> np.ndarray:
         return np.asarray(self.encode(text), dtype=np.int64)
@@ -133,7 +138,10 @@ class BPETokenizer:
         return [e.ids for e in self.tk.encode_batch(texts)]
 
     def decode(self, ids: Iterable[int]) -> str:
-        return self.tk.decode(list(ids), skip_special_tokens=False)
+        """The text of ``ids``, with LF line ends (a CR byte, which a tokenizer trained before
+        normalization may hold, comes out as LF)."""
+        text = self.tk.decode(list(ids), skip_special_tokens=False)
+        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
     def to_dict(self) -> dict:
         return json.loads(self.tk.to_str())

@@ -60,6 +60,7 @@ class TimeSeries:
     columns: list
     times: np.ndarray | None
     source: str
+    time_col: str | None = None    # the time column's name in the file
 
     def __len__(self) -> int:
         return len(self.values)
@@ -100,6 +101,13 @@ def load_series(data, time_col: str | None = "auto", columns=None) -> TimeSeries
     return read_csv(data, time_col, columns)
 
 
+def _is_time_column(name: str, first: str) -> bool:
+    """Dates, or the years of a column named like one (``Year``: 1949, 1950, ...), not other numbers."""
+    if _parse_time(first) is None:
+        return False
+    return not _is_number(first) or ("year" in name.lower() and len(first.strip()) == 4 and first.strip().isdigit())
+
+
 def _parse_time(text: str):
     try:
         return np.datetime64(text.strip(), "s")
@@ -126,8 +134,7 @@ def read_csv(path, time_col: str | None = "auto", columns=None) -> TimeSeries:
     if not body:
         raise DataError(f"{path}: the file has a header but no data rows")
     if time_col == "auto":
-        time_col = header[0] if _parse_time(body[0][1][0]) is not None and not _is_number(body[0][1][0]) \
-            else None
+        time_col = header[0] if _is_time_column(header[0], body[0][1][0]) else None
     if time_col is not None and time_col not in header:
         raise DataError(f"{path}: no time column {time_col!r}; columns are: {', '.join(header)}")
     if columns is None:
@@ -149,7 +156,7 @@ def read_csv(path, time_col: str | None = "auto", columns=None) -> TimeSeries:
     times = None
     if time_col is not None:
         times = _times(body, header.index(time_col), time_col, path)
-    return TimeSeries(values, list(columns), times, str(path))
+    return TimeSeries(values, list(columns), times, str(path), time_col)
 
 
 def _is_number(text: str) -> bool:

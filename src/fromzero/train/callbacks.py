@@ -51,6 +51,13 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+PERCENT = ("mfu",)   # log keys that hold a fraction, shown as a percentage on the progress line
+
+
+def _fmt_log(k: str, v) -> str:
+    return f"{k} {v * 100:.1f}%" if k in PERCENT and isinstance(v, float) else f"{k} {_fmt(v)}"
+
+
 class ProgressBar(Callback):
     """A tqdm bar per epoch with the running loss, metrics and samples/s; a summary line after."""
 
@@ -77,7 +84,7 @@ class ProgressBar(Callback):
     def on_epoch_end(self, trainer, epoch, logs):
         self.bar.close()
         shown = {k: v for k, v in logs.items() if k not in ("epoch", "step")}
-        line = " - ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
+        line = " - ".join(_fmt_log(k, v) for k, v in shown.items())
         tqdm.write(f"{_period(trainer, epoch)[0]}: {line}", file=self.file)
 
 
@@ -214,3 +221,39 @@ class KeepBest(_Monitor):
     def load_state_dict(self, state):
         self.best = state["best"]
         self.weights = state.get("weights")
+
+
+class StillImproving(Callback):
+    """At the end of training, warn (on stderr) when the run was still getting better: the best
+    ``monitor`` value came at the last evaluation, or the train ``metric`` ended below
+    ``underfit`` (the model has not even fitted its training data). ``advice`` says what to change.
+
+    ``fired`` (and ``reason``) tell afterwards whether it warned.
+
+    Example:
+        >>> still = StillImproving("val_accuracy", advice="try --epochs 8")  # doctest: +SKIP
+    """
+
+    def __init__(self, monitor: str = "val_accuracy", mode: str = "max", advice: str = "train longer",
+                 metric: str | None = "accuracy", underfit: float | None = 0.75, file=None):
+        if mode not in ("min", "max"):
+            raise FromzeroError(f"mode: expected 'min' or 'max', got {mode!r}")
+        self.monitor, self.mode, self.advice, self.metric, self.underfit = monitor, mode, advice, metric, underfit
+        self.file, self.fired, self.reason = file, False, ""
+
+    def on_train_end(self, trainer, logs):
+        rows = trainer.history.epochs
+        values = [r[self.monitor] for r in rows if r.get(self.monitor) is not None]
+        reasons = []
+        if values:
+            best = (max if self.mode == "max" else min)(values)
+            if values[-1] == best and values.index(best) == len(values) - 1:
+                reasons.append(f"the best {self.monitor} ({_fmt(best)}) came at the last evaluation "
+                               f"({len(values)} of {len(values)})")
+        train = [r[self.metric] for r in rows if self.metric and r.get(self.metric) is not None]
+        if train and self.underfit is not None and train[-1] < self.underfit:
+            reasons.append(f"train {self.metric} is only {_fmt(train[-1])} at the end")
+        if reasons:
+            self.fired, self.reason = True, "; ".join(reasons)
+            print(f"warning: still improving when training ended: {self.reason}. The model may be "
+                  f"under-trained: {self.advice}", file=self.file or sys.stderr)

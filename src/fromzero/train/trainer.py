@@ -379,6 +379,17 @@ class Trainer:
         self.model.train(was_training)
         return torch.cat(outs)
 
+    def position(self) -> str:
+        """Where the run stands, in words: "step 400 of 5000"; with epochs "step 6, after epoch 3 of 4"
+        or "step 7, 1 of 2 steps into epoch 4 of 4". A resumed run says it (``Checkpointer.restore``)."""
+        if self.max_steps:
+            return f"step {self.step} of {self.max_steps}"
+        done = (self._acc or {}).get("step_in_epoch", 0)
+        if done:
+            return (f"step {self.step}, {done} of {self.steps_per_epoch} steps into epoch {self.epoch + 1} "
+                    f"of {self.epochs}")
+        return f"step {self.step}, after epoch {self.epoch} of {self.epochs}"
+
     # --- the loop's own state (the Checkpointer saves it with the rest) -----------------------
     def state_dict(self) -> dict:
         """The loop's position: ``step``, ``epoch`` and, mid-epoch, the epoch's running sums

@@ -1,0 +1,294 @@
+"""Fine-tuning defaults on tasks fromzero has never seen: pre-trained + fine-tuned against the same GPT
+from random weights, each with nothing but its defaults. One command; on 2 idle CPU cores an estimated
+45-60 minutes (not yet run at full size: the machine was shared when it was written):
+
+    python benchmarks/finetune_defaults.py              # the full experiment
+    python benchmarks/finetune_defaults.py --quick      # a smoke test of the pipeline (numbers meaningless)
+    python benchmarks/finetune_defaults.py --sweep      # the learning-rate sweep behind the defaults (dev)
+    python benchmarks/finetune_defaults.py --small --threads 1   # ~10x cheaper bases, for a busy machine
+
+The steps, each a library call that the CLI also exposes:
+
+1. pre-train an English GPT (``fromzero pretrain gpt``, byte-level BPE) on the built-in movie reviews
+   plus the *training* texts of SUBJ, CR and MPQA without their labels, and a Chinese GPT
+   (character tokenizer) on ChnSentiCorp's training texts without labels. No test text is seen;
+2. for SUBJ, CR and ChnSentiCorp: ``finetune(base, task=FOLDER)`` with the defaults only (the
+   ``fromzero finetune RUN --task FOLDER`` of a user), and ``finetune(base, task=FOLDER,
+   init="scratch")`` (``--scratch``) with its defaults only; the dev split is the recipe's own
+   (10% of train held out), test accuracy is that of the best-dev checkpoint.
+
+The bases are cached in WORK (pre-trained again only when their settings change). Results go to
+WORK/results.json and a table on stdout, with naive-Bayes baselines from the datasets' README.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The two bases: 4 layers x 256 wide, context 128, Muon (session 3: 2,000 steps of 16 x 128 tokens).
+_BASE = dict(preset="cpu-small", n_layer=4, n_head=4, n_embd=256, block_size=128, norm="layernorm",
+             batch_size=16, warmup=50, lr=3e-3, optimizer="muon", min_lr_ratio=0.1, weight_decay=0.1,
+             eval_interval=250, eval_tokens=16384, sample_tokens=0, seed=1337, threads=0)
+BASES = {
+    "en": dict(_BASE, tokenizer="bpe", bpe_vocab_size=8192, max_iters=2000),
+    "zh": dict(_BASE, tokenizer="char", max_iters=1500, dropout=0.1),   # a small corpus: ~3 passes
+}
+TASK_COPIES = 2     # the unlabelled task texts count this many times in the pre-training text
+EN_TASKS = ("subj", "cr", "mpqa")             # their train texts go into the English corpus
+TASKS = {"subj": ("en", 93.8), "cr": ("en", 82.8), "chnsenticorp": ("zh", 88.1)}   # base, NB test acc.
+QUICK_BASE = dict(n_layer=2, n_head=2, n_embd=64, bpe_vocab_size=1024, max_iters=30, eval_interval=15,
+                  warmup=5, eval_tokens=4096)
+QUICK_FINETUNE = dict(epochs=1)
+# --small: bases ~10x cheaper (for a sweep on a busy machine; less pre-training, smaller gains)
+SMALL_BASE = dict(n_layer=2, n_head=2, n_embd=128, bpe_vocab_size=4096, max_iters=600, eval_interval=200,
+                  warmup=30)
+# --sweep: the learning rates tried for each init on the tasks' dev splits (10% of train held out),
+# cheapest task first; every other setting is the default. docs/finetune.md has the table.
+SWEEP_LRS = (1e-4, 3e-4, 1e-3, 2e-3)
+SWEEP_TASKS = ("mpqa", "cr", "subj", "chnsenticorp")
+BASE_OF = {"subj": "en", "cr": "en", "mpqa": "en", "chnsenticorp": "zh"}
+
+
+def task_texts(datasets: Path, name: str, quick: bool) -> list[str]:
+    from fromzero.text.labelled import load_task
+
+    texts = load_task(datasets / name / "train.tsv").train.texts
+    return texts[:500] if quick else texts
+
+
+def make_corpus(lang: str, datasets: Path, folder: Path, quick: bool) -> Path:
+    """The pre-training text of base ``lang``, as files in ``folder``.
+
+    Task texts come first, so that the last 10% of the tokens (the LM's validation split) is
+    the movie reviews (English) or the last training texts (Chinese).
+    """
+    from fromzero.text.data import corpus_files
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    names = EN_TASKS if lang == "en" else ("chnsenticorp",)
+    copies = []
+    for name in names:
+        texts = task_texts(datasets, name, quick)
+        for i in range(TASK_COPIES if lang == "en" else 1):
+            copies += random.Random(i).sample(texts, len(texts))    # each copy in another order
+    if lang == "en":
+        random.Random(0).shuffle(copies)
+    (folder / "1-task-train-texts.txt").write_text("\n".join(copies) + "\n", encoding="utf-8")
+    if lang == "en":
+        text = corpus_files("movie-reviews")[0].read_text(encoding="utf-8")
+        (folder / "2-movie-reviews.txt").write_text(text[:300_000] if quick else text, encoding="utf-8")
+    return folder
+
+
+def quick_task(datasets: Path, name: str, work: Path, rows: int = 300) -> Path:
+    """A copy of task ``name`` with its first ``rows`` train and test rows (--quick)."""
+    folder = work / "quick-tasks" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        lines = (datasets / name / f"{split}.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+        (folder / f"{split}.tsv").write_text("".join(lines[:rows + 1]), encoding="utf-8")
+    return folder
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def base_options(lang: str, quick: bool, threads: int, small: bool = False) -> dict:
+    return dict(BASES[lang], **(SMALL_BASE if small else {}), **(QUICK_BASE if quick else {}), threads=threads)
+
+
+def pretrain_base(lang: str, work: Path, datasets: Path, quick: bool, threads: int, verbose: int,
+                  small: bool = False) -> tuple[Path, float]:
+    """The cached base ``lang`` in ``work``: reused when made with these settings, resumed from its
+    last checkpoint when interrupted, pre-trained (again) otherwise."""
+    from fromzero.recipes.gpt import pretrain
+
+    run, opts = work / f"base-{lang}", base_options(lang, quick, threads, small)
+    marker, started = run / "benchmark.json", work / f"base-{lang}.json"
+    wanted = {"options": {k: v for k, v in opts.items() if k != "threads"}, "task_copies": TASK_COPIES}
+    if marker.is_file() and json.loads(marker.read_text()) == wanted:
+        print(f"base {lang}: reusing {run} (delete it to pre-train again)", flush=True)
+        return run, 0.0
+    t0 = time.perf_counter()
+    same = started.is_file() and json.loads(started.read_text()) == wanted
+    if same and any((run / "checkpoints").glob("step-*/state.pt")):
+        print(f"base {lang}: resuming the interrupted pre-training in {run}", flush=True)
+        pretrain(out=run, resume=True, verbose=verbose, threads=threads)
+    else:
+        if run.exists():
+            print(f"base {lang}: {run} has other settings: pre-training again", flush=True)
+            shutil.rmtree(run)
+        print(f"base {lang}: pre-training {opts}", flush=True)
+        started.write_text(json.dumps(wanted, indent=1))
+        pretrain(make_corpus(lang, datasets, work / f"corpus-{lang}", quick), out=run, verbose=verbose, **opts)
+    marker.write_text(json.dumps(wanted, indent=1))
+    return run, time.perf_counter() - t0
+
+
+def finetune_task(name: str, base: Path, init: str, work: Path, datasets: Path, quick: bool, verbose: int,
+                  out: Path | None = None, **extra) -> dict:
+    """``finetune`` with the defaults (and ``extra``); a finished run in ``out`` is reused."""
+    from fromzero.recipes.finetune import finetune
+
+    opts = dict(task=str(quick_task(datasets, name, work) if quick else datasets / name),
+                **(QUICK_FINETUNE if quick else {}), **extra)
+    if init == "scratch":
+        opts["init"] = "scratch"
+    out = out or work / f"{name}-{init}"
+    saved = out / "benchmark.json"
+    if saved.is_file() and json.loads(saved.read_text())["options"] == opts:
+        print(f"{name} {init}: reusing {out}", flush=True)
+        return json.loads(saved.read_text())["metrics"]
+    if "lr" not in opts:             # the sweep's run at the default learning rate is this very run
+        from fromzero.recipes.configs import FinetuneConfig
+
+        lr = FinetuneConfig(init=init).peak_lr
+        swept = work / "sweep" / f"{name}-{init}-lr{lr:g}" / "benchmark.json"
+        if swept.is_file() and json.loads(swept.read_text())["options"] == dict(opts, lr=lr):
+            print(f"{name} {init}: reusing the sweep's run at the default lr, {swept.parent}", flush=True)
+            return json.loads(swept.read_text())["metrics"]
+    print(f"{name} {init}: finetune({base.name}, {opts})", flush=True)
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    m = finetune(base, out=out, verbose=verbose, overwrite=True, **opts)
+    m["wall_s"], m["cpu_s"] = time.perf_counter() - t0, cpu_seconds() - c0
+    saved.write_text(json.dumps({"options": opts, "metrics": m}, indent=1, default=str))
+    print(f"    dev {m['dev_accuracy']:.4f}  test {m['test_accuracy']:.4f}  ({m['wall_s']:.0f} s)", flush=True)
+    return m
+
+
+def sweep(tasks: list[str], bases: dict, work: Path, datasets: Path, quick: bool, verbose: int) -> int:
+    """Fine-tune each task with each init at each of ``SWEEP_LRS``; print and save dev (and test) accuracy."""
+    rows = []
+    for name in tasks:
+        for init in ("pretrained", "scratch"):
+            for lr in SWEEP_LRS:
+                m = finetune_task(name, bases[BASE_OF[name]], init, work, datasets, quick, verbose,
+                                  out=work / "sweep" / f"{name}-{init}-lr{lr:g}", lr=lr)
+                rows.append(dict(task=name, init=init, lr=lr, dev=m["dev_accuracy"], test=m.get("test_accuracy"),
+                                 best_eval=m["best_eval"], evals=m["evals"], wall_s=m["wall_s"]))
+                (work / "sweep.json").write_text(json.dumps(rows, indent=1))
+    print("\n| task | init | " + " | ".join(f"lr {lr:g}" for lr in SWEEP_LRS) + " |")
+    print("| --- | --- | " + " | ".join("---:" for _ in SWEEP_LRS) + " |")
+    for name in tasks:
+        for init in ("pretrained", "scratch"):
+            cells = {r["lr"]: r for r in rows if r["task"] == name and r["init"] == init}
+            print(f"| {name} | {init} | " + " | ".join(
+                f"{100 * cells[lr]['dev']:.1f}% ({cells[lr]['best_eval']}/{cells[lr]['evals']})" for lr in SWEEP_LRS) + " |")
+    print(f"dev accuracy of the best-dev checkpoint (at evaluation k of n); {work / 'sweep.json'}")
+    return 0
+
+
+def cpu_features() -> dict:
+    import torch
+
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    amx = sorted(f for f in flags if f.startswith("amx"))
+    return {"capability": torch.backends.cpu.get_cpu_capability(), "avx2": "avx2" in flags,
+            "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags, "amx": amx,
+            "model": next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                           if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file()
+            else platform.processor()}
+
+
+def table(results: dict) -> str:
+    out = ["| task | pre-trained + fine-tuned | from scratch | gain | naive Bayes | time (pre-trained / scratch) |",
+           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in results.items():
+        p, s = r["pretrained"], r["scratch"]
+        out.append(f"| {name} | {100 * p['test_accuracy']:.1f}% | {100 * s['test_accuracy']:.1f}% | "
+                   f"{100 * (p['test_accuracy'] - s['test_accuracy']):+.1f} | {TASKS[name][1]:.1f}% | "
+                   f"{p['wall_s'] / 60:.1f} / {s['wall_s'] / 60:.1f} min |")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"),
+                    help="folder holding subj/, cr/, mpqa/ and chnsenticorp/ (default: ../shared/datasets)")
+    ap.add_argument("--work", default=str(ROOT / "runs" / "finetune-defaults"),
+                    help="folder for the corpora, bases, runs and results.json (default: runs/finetune-defaults)")
+    ap.add_argument("--quick", action="store_true", help="tiny settings: checks the pipeline in a few minutes")
+    ap.add_argument("--tasks", default=None, help=f"comma-separated tasks (default {','.join(TASKS)})")
+    ap.add_argument("--pretrain-only", action="store_true", help="pre-train (or reuse) the bases, then stop")
+    ap.add_argument("--sweep", action="store_true",
+                    help=f"instead: the learning-rate sweep on dev ({', '.join(map(str, SWEEP_LRS))} for each init; "
+                         f"--tasks default {','.join(SWEEP_TASKS)}), cached run by run")
+    ap.add_argument("--small", action="store_true", help="small bases (2 x 128, 600 steps): ~10x cheaper")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch threads (default 2; 1 on a busy machine, where threads wait for each other)")
+    ap.add_argument("--verbose", type=int, default=0, help="1: progress bars; 0: one line per evaluation")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    datasets, work = Path(args.datasets), Path(args.work)
+    tasks = [t for t in (args.tasks or ",".join(SWEEP_TASKS if args.sweep else TASKS)).split(",") if t]
+    allowed = BASE_OF if args.sweep else TASKS
+    unknown = [t for t in tasks if t not in allowed]
+    if unknown:
+        ap.error(f"--tasks: unknown {', '.join(unknown)}; expected some of {', '.join(allowed)}")
+    missing = [t for t in set(tasks) | set(EN_TASKS) if not (datasets / t / "train.tsv").is_file()]
+    if missing:
+        ap.error(f"--datasets {datasets}: no {', '.join(f'{t}/train.tsv' for t in sorted(missing))}")
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    bases, pre_s = {}, {}
+    for lang in sorted({BASE_OF[t] for t in tasks}):
+        bases[lang], pre_s[lang] = pretrain_base(lang, work, datasets, args.quick, args.threads, args.verbose,
+                                                 args.small)
+    if args.pretrain_only:
+        return 0
+    if args.sweep:
+        return sweep(tasks, bases, work, datasets, args.quick, args.verbose)
+    results = {}
+    for name in tasks:
+        base = bases[TASKS[name][0]]
+        results[name] = {init: finetune_task(name, base, init, work, datasets, args.quick, args.verbose)
+                         for init in ("pretrained", "scratch")}
+    total = time.perf_counter() - t0
+    from fromzero.recipes.configs import DEFAULT_LR, FinetuneConfig
+
+    summary = {"results": results, "pretrain_s": pre_s, "total_s": total, "total_cpu_s": cpu_seconds(),
+               "gain_points": {n: 100 * (r["pretrained"]["test_accuracy"] - r["scratch"]["test_accuracy"])
+                               for n, r in results.items()},
+               "naive_bayes": {n: TASKS[n][1] for n in results}, "quick": args.quick,
+               "bases": {lang: base_options(lang, args.quick, args.threads, args.small) for lang in bases},
+               "task_copies": TASK_COPIES, "defaults": {"lr": DEFAULT_LR, "epochs": FinetuneConfig().epochs},
+               "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                           "cpu": cpu_features(), "python": platform.python_version(),
+                           "torch": torch.__version__, "loadavg_end": os.getloadavg()}}
+    (work / "results.json").write_text(json.dumps(summary, indent=2, default=str))
+    print("\nTest accuracy with the defaults only (best-dev checkpoint):\n")
+    print(table(results))
+    cpu = summary["machine"]["cpu"]
+    pre = ", ".join(f"{k} {f'{v / 60:.1f} min' if v else 'cached'}" for k, v in pre_s.items())
+    print(f"\npre-training {pre}; total {total / 60:.1f} min "
+          f"on {os.cpu_count()} CPUs ({cpu['model']}; {cpu['capability']}, avx2 {cpu['avx2']}, avx512f "
+          f"{cpu['avx512f']}, avx512_bf16 {cpu['avx512_bf16']}, amx {','.join(cpu['amx']) or 'none'}), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"results: {work / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
