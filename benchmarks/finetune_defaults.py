@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import sys
@@ -191,25 +190,6 @@ def sweep(tasks: list[str], bases: dict, work: Path, datasets: Path, quick: bool
     return 0
 
 
-def cpu_features() -> dict:
-    import torch
-
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    amx = sorted(f for f in flags if f.startswith("amx"))
-    return {"capability": torch.backends.cpu.get_cpu_capability(), "avx2": "avx2" in flags,
-            "avx512f": "avx512f" in flags, "avx512_bf16": "avx512_bf16" in flags, "amx": amx,
-            "model": next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                           if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").is_file()
-            else platform.processor()}
-
-
 def table(results: dict) -> str:
     out = ["| task | pre-trained + fine-tuned | from scratch | gain | naive Bayes | time (pre-trained / scratch) |",
            "| --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -239,6 +219,8 @@ def main(argv=None) -> int:
     ap.add_argument("--verbose", type=int, default=0, help="1: progress bars; 0: one line per evaluation")
     args = ap.parse_args(argv)
     import torch
+
+    from fromzero.device import describe_machine, machine
 
     torch.set_num_threads(args.threads)
     datasets, work = Path(args.datasets), Path(args.work)
@@ -274,18 +256,12 @@ def main(argv=None) -> int:
                "naive_bayes": {n: TASKS[n][1] for n in results}, "quick": args.quick,
                "bases": {lang: base_options(lang, args.quick, args.threads, args.small) for lang in bases},
                "task_copies": TASK_COPIES, "defaults": {"lr": DEFAULT_LR, "epochs": FinetuneConfig().epochs},
-               "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                           "cpu": cpu_features(), "python": platform.python_version(),
-                           "torch": torch.__version__, "loadavg_end": os.getloadavg()}}
+               "machine": {**machine(), "loadavg_end": os.getloadavg()}}
     (work / "results.json").write_text(json.dumps(summary, indent=2, default=str))
     print("\nTest accuracy with the defaults only (best-dev checkpoint):\n")
     print(table(results))
-    cpu = summary["machine"]["cpu"]
     pre = ", ".join(f"{k} {f'{v / 60:.1f} min' if v else 'cached'}" for k, v in pre_s.items())
-    print(f"\npre-training {pre}; total {total / 60:.1f} min "
-          f"on {os.cpu_count()} CPUs ({cpu['model']}; {cpu['capability']}, avx2 {cpu['avx2']}, avx512f "
-          f"{cpu['avx512f']}, avx512_bf16 {cpu['avx512_bf16']}, amx {','.join(cpu['amx']) or 'none'}), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"\npre-training {pre}; total {total / 60:.1f} min; machine: {describe_machine(summary['machine'])}")
     print(f"results: {work / 'results.json'}")
     return 0
 

@@ -270,12 +270,15 @@ def generate(o: dict) -> None:
     from .device import resolve_device  # lazy: --help must not import torch
     from .generate import generate_text
 
-    def write(piece):
+    cfg = given(GenerateConfig, o)
+    echoed = []
+
+    def write(piece):   # the prompt goes out with the first piece: a refused prompt prints nothing
+        if not echoed:
+            echoed.append(sys.stdout.write(cfg.prompt))
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    cfg = given(GenerateConfig, o)
-    write(cfg.prompt)
     generate_text(given(GenerateArgs, o).run, on_text=write,
                   **{**dataclasses.asdict(cfg), "device": resolve_device(cfg.device)})
     write("\n")

@@ -170,3 +170,18 @@ def read_json(path, max_bytes: int = MAX_JSON_BYTES) -> dict:
         raise CheckpointError(f"{path}: expected a JSON file, could not parse it ({e})") from None
     except RecursionError:
         raise CheckpointError(f"{path}: expected a JSON file, got one nested too deeply to parse") from None
+
+
+def data_ref(data, builtins=()) -> str:
+    """What a run records as its data: a built-in name as it is, a user's file or folder as an
+    absolute path, so that ``evaluate``/``--resume`` find it from any working directory.
+
+    Example:
+        >>> data_ref("shakespeare", ["shakespeare"]), data_ref("no-such-file.txt")
+        ('shakespeare', 'no-such-file.txt')
+    """
+    data = str(data)
+    if data in builtins:
+        return data
+    path = Path(data).expanduser()
+    return str(path.resolve()) if path.exists() else data

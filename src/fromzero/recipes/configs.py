@@ -288,6 +288,8 @@ class TextRNNConfig:
     lr: float = opt(1e-3, "Adam's learning rate", range="> 0")
     patience: int = opt(5, "epochs without a better dev accuracy before stopping; the best weights are kept",
                         range=">= 1")
+    text_column: str = opt("text", "text column or JSON key of a labelled file")
+    label_column: str = opt("label", "label column or JSON key of a labelled file")
     seed: int = seed_opt()
     device: str = device_opt()
 

@@ -29,12 +29,12 @@ from ..checkpoint import continue_config, load_model, open_run, save_model
 
 from ..config import make_config
 
-from ..io import check_writable_dir, read_json, save_json
+from ..io import check_writable_dir, data_ref, read_json, save_json
 from ..device import seed_everything
 from ..errors import ConfigError, DataError
 from ..models.forecaster import Forecaster, ForecasterConfig
 from ..timeseries import baselines as B
-from ..timeseries.data import builtin, load_series
+from ..timeseries.data import ALIASES, BUILTIN, builtin, load_series
 from ..timeseries.frequency import format_times, guess_season, next_times
 from ..timeseries.metrics import mape_undefined, naive_scale, report
 from ..timeseries.plot import plot_forecast
@@ -250,6 +250,9 @@ def metrics_table(m: dict) -> str:
              f"MASE = MAE / the {naive} forecast's MAE on the training rows, below 1 beats it; sMAPE 0 to 200"]
     if setup.get("mape_undefined"):
         notes.append(f"MAPE: n/a ({setup['mape_undefined']}); MASE and sMAPE are defined")
+    if any(s.get("mase") is None for s in m["test"].values()):
+        notes.append(f"MASE: n/a (the {naive} forecast is exact on a target's training rows: its error, "
+                     "MASE's denominator, is 0)")
     notes += [f"{name}: not computed: {why}" for name, why in setup.get("skipped", {}).items()]
     return "\n".join(rows + [f"({n})" for n in notes])
 
@@ -264,6 +267,8 @@ def train_forecast(out, cfg: ForecastConfig | None = None, verbose: int = 1, res
 
     ``resume=True`` continues the run in ``out`` (its config, or ``cfg`` changing only
     ``MAY_CHANGE``); ``overwrite=True`` replaces an earlier run there."""
+    if cfg is not None:         # a user's file: its absolute path, for evaluate from anywhere
+        cfg = dataclasses.replace(cfg, data=data_ref(cfg.data, {*BUILTIN, *ALIASES}))
     with open_run(out, "train forecast", dataclasses.asdict(cfg or forecast_config()), resume, overwrite) as run:
         cfg = continue_config(run, cfg, ForecastConfig, MAY_CHANGE, "train forecast --resume")
         return _train(run.dir, cfg or forecast_config(), verbose, resume)

@@ -27,7 +27,7 @@ from ..checkpoint import (load_model, load_weights, open_run, record_config, res
 
 from ..config import make_config
 
-from ..io import check_writable_dir, read_json, save_json
+from ..io import check_writable_dir, data_ref, read_json, save_json
 from .. import distributed as dist
 from ..device import native_bf16, resolve_device, seed_everything
 from ..errors import CheckpointError, ConfigError
@@ -35,7 +35,7 @@ from ..generate import generate_text
 from ..kernels import use_kernels
 from ..models.gpt import GPT, PRESETS, GPTConfig
 from ..models import rnn_lm
-from ..text.data import RandomWindows, eval_batches, load_corpus, train_tokenizer
+from ..text.data import BUILTIN as CORPORA, RandomWindows, eval_batches, load_corpus, train_tokenizer
 from ..text.tokenizer import load_tokenizer, save_tokenizer
 from ..train import Callback, Trainer, place
 from ..train.muon import muon
@@ -224,6 +224,8 @@ def _resumed_options(saved: dict, data, preset, family, init, overrides: dict) -
     cfg, _ = split_overrides(top["preset"], saved["overrides"], top["family"])
     effective = {**presets[top["preset"]], **{k: v for k, v in saved["overrides"].items() if k in model_keys},
                  **dataclasses.asdict(cfg), **top}
+    if data and data_ref(saved["data"], CORPORA) == data:   # the same file, given relative or absolute
+        data = saved["data"]
     given = {k: v for k, v in {"data": data and str(data), "preset": preset, "family": family,
                                "init": init and str(init)}.items() if v is not None}
     changes = resume_changes(effective, {**given, **overrides}, MAY_CHANGE, f"pretrain {top['family']} --resume")
@@ -253,6 +255,7 @@ def pretrain(data=None, preset: str | None = None, out="runs/gpt", resume: bool 
             ``GPTConfig`` fields (``block_size=128``, ``dropout=0.1``, ...).
     """
     out = Path(out)
+    data = data and data_ref(data, CORPORA)   # a user's file: its absolute path, for evaluate from anywhere
     saved = _saved_options(out) if resume else None
     if saved is not None:
         data, preset, family, init, overrides = _resumed_options(saved, data, preset, family, init, overrides)

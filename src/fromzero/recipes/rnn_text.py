@@ -26,12 +26,12 @@ from ..checkpoint import continue_config, load_model, open_run, save_model
 
 from ..config import make_config
 
-from ..io import check_writable_dir, read_json, save_json
+from ..io import check_writable_dir, data_ref, read_json, save_json
 from ..device import seed_everything
 from ..errors import DataError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, GlobalMaxPool1D, Input
 from ..model import Sequential
-from ..text.labelled import load_task, normalize_text
+from ..text.labelled import BUILTIN_TASKS, load_task, normalize_text, read_labelled
 from ..train import EarlyStopping, KeepBest, Trainer
 from ..train.callbacks import StillImproving
 from .configs import TextRNNConfig
@@ -75,6 +75,8 @@ def train_text_rnn(out, cfg: TextRNNConfig | None = None, verbose: int = 1, resu
     ``resume=True`` continues the run in ``out`` (its config, or one changing only ``MAY_CHANGE``);
     ``overwrite=True`` replaces an earlier run there."""
     cfg = cfg or (make_config(TextRNNConfig, overrides, source="TextRNNConfig") if overrides or not resume else None)
+    if cfg is not None:         # a user's file: its absolute path, for evaluate from anywhere
+        cfg = dataclasses.replace(cfg, data=data_ref(cfg.data, BUILTIN_TASKS))
     with open_run(out, "train text-rnn", dataclasses.asdict(cfg or TextRNNConfig()), resume, overwrite) as run:
         cfg = continue_config(run, cfg, TextRNNConfig, MAY_CHANGE, "train text-rnn --resume")
         return _train(run.dir, cfg, verbose, resume)
@@ -82,7 +84,7 @@ def train_text_rnn(out, cfg: TextRNNConfig | None = None, verbose: int = 1, resu
 
 def _train(out, cfg: TextRNNConfig, verbose: int, resume: bool) -> dict:
     seed_everything(cfg.seed)
-    task = load_task(cfg.data)
+    task = load_task(cfg.data, None, cfg.text_column, cfg.label_column)
     vocab = build_vocab(task.train.texts, cfg.min_freq)
     if not cfg.max_len:
         cfg = dataclasses.replace(cfg, max_len=min(256, max(len(t.split()) for t in task.train.texts)))
@@ -109,7 +111,8 @@ def _train(out, cfg: TextRNNConfig, verbose: int, resume: bool) -> dict:
         metrics.update(test_accuracy=test["accuracy"], test_loss=test["loss"])
     save_model(out, model, extra={"task": "rnn-text-classification", "data": cfg.data,
                                   "labels": task.labels, "classes": task.classes,
-                                  "normalize": task.normalize, "max_len": cfg.max_len, "vocab": "vocab.json"})
+                                  "normalize": task.normalize, "max_len": cfg.max_len, "vocab": "vocab.json",
+                                  "text_column": cfg.text_column, "label_column": cfg.label_column})
     save_json(out / "vocab.json", vocab)
     save_json(out / "train_config.json", dataclasses.asdict(cfg))
     save_json(out / "metrics.json", metrics)
@@ -122,11 +125,18 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     """Test loss and accuracy of a saved run on its task's test split (``data_dir``: another copy)."""
     spec = read_json(Path(run_dir) / "model.json")
     vocab = read_json(Path(run_dir) / spec["vocab"])
-    task = load_task(spec["data"], data_dir if spec["data"] == "sst2" else None)
-    if task.test is None:
-        raise DataError(f"task {spec['data']!r} has no test split")
-    x = encode(task.test.texts, vocab, spec["max_len"])
-    y = torch.from_numpy(task.test.label_ids(spec["labels"]))
+    cols = spec.get("text_column", "text"), spec.get("label_column", "label")
+    if data_dir is not None and Path(data_dir).is_file():            # a labelled file to evaluate on
+        test = read_labelled(data_dir, *cols)
+    else:                                                              # the task's test split, or another copy
+        builtin = spec["data"] in BUILTIN_TASKS
+        task = load_task(spec["data"] if builtin or data_dir is None else data_dir, data_dir if builtin else None,
+                         *cols, verbose=False)
+        if task.test is None:
+            raise DataError(f"task {spec['data']!r} has no test split; give a labelled file with --data-dir")
+        test = task.test
+    x = encode(test.texts, vocab, spec["max_len"])
+    y = torch.from_numpy(test.label_ids(spec["labels"]))
     trainer = Trainer(load_model(run_dir), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       device=device, verbose=0)
     return trainer.evaluate((x, y))

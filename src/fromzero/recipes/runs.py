@@ -161,7 +161,7 @@ def read_texts(path) -> list[str]:
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm",
                     ".pbm")
-TABLE_EXTENSIONS = (".csv", ".tsv", ".txt")
+TABLE_EXTENSIONS = (".csv", ".tsv")   # a folder's series; a file named on its own may be any
 
 
 def expand_paths(args, extensions: tuple, what: str) -> tuple[list[str], list[str], list[str]]:
