@@ -34,7 +34,7 @@ from ..io import check_writable_dir, read_json, save_json
 from ..device import resolve_device, seed_everything
 from .. import distributed as dist
 from ..distributed import is_main
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError
 from ..kernels import use_kernels
 from ..lora import merge_lora
 from ..models.classifier import ClassifierConfig, GPTClassifier, count_params, freeze, param_groups
@@ -44,6 +44,7 @@ from ..text.tokenizer import load_tokenizer, save_tokenizer
 from ..train import KeepBest, Trainer, place
 from ..train.callbacks import StillImproving
 from ..train.schedules import WarmupCosine
+from .runs import classify_texts, only_answer
 from .configs import DEFAULT_LR, FinetuneConfig, finetune_config  # noqa: F401
 
 
@@ -272,22 +273,9 @@ def predict_proba(run_dir, texts: list[str], device="cpu") -> tuple[list[str], t
 def predict_many(run_dir, texts: list[str], device="auto", top: int = 3) -> list[dict]:
     """The most likely classes of each text, one model load: ``[{"input": text, "top": [(class, p), ...]}]``;
     an empty text gives ``{"input": text, "error": ...}``."""
-    results = [{"input": t} if t.strip() else {"input": t, "error": "predict: expected a sentence, got empty text"}
-               for t in texts]
-    good = [r["input"] for r in results if "error" not in r]
-    if good:
-        classes, probs = predict_proba(run_dir, good, device)
-        rows = iter(probs)
-        for r in results:
-            if "error" not in r:
-                p, i = next(rows).topk(min(top, len(classes)))
-                r["top"] = [(classes[k], float(v)) for v, k in zip(p, i.tolist())]
-    return results
+    return classify_texts(texts, lambda good: predict_proba(run_dir, good, device), top)
 
 
 def predict_run(run_dir, text: str, device="auto", top: int = 3) -> dict:
     """The most likely classes of ``text`` with their probabilities: ``{"top": [(class, p), ...]}``."""
-    r = predict_many(run_dir, [text], device, top)[0]
-    if "error" in r:
-        raise DataError(r["error"])
-    return r
+    return only_answer(predict_many(run_dir, [text], device, top))

@@ -34,6 +34,7 @@ from ..model import Sequential
 from ..text.labelled import BUILTIN_TASKS, load_task, normalize_text, read_labelled
 from ..train import EarlyStopping, KeepBest, Trainer
 from ..train.callbacks import StillImproving
+from .runs import classify_texts, only_answer
 from .configs import TextRNNConfig
 
 PAD, UNK = 0, 1
@@ -145,27 +146,17 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
 def predict_many(run_dir, texts: list[str], device="cpu", top: int = 3) -> list[dict]:
     """Class probabilities of each sentence (normalised to the training data's style first), one model
     load: ``[{"input": text, "top": [(class, p), ...]}, ...]``; an empty text gives ``"error"``."""
-    spec = read_json(Path(run_dir) / "model.json")
-    vocab = read_json(Path(run_dir) / spec["vocab"])
-    model = load_model(run_dir)
-    results = [{"input": t} if t.strip() else {"input": t, "error": "predict: expected a sentence, got empty text"}
-               for t in texts]
-    good = [r["input"] for r in results if "error" not in r]
-    if good:
+    def proba(good):
+        spec = read_json(Path(run_dir) / "model.json")
+        vocab, model = read_json(Path(run_dir) / spec["vocab"]), load_model(run_dir)
         x = encode([normalize_text(t, spec.get("normalize")) for t in good], vocab, spec["max_len"])
         with torch.no_grad():
-            probs = torch.cat([torch.softmax(model(x[i:i + 256]).float(), -1) for i in range(0, len(x), 256)])
-        rows = iter(probs)
-        for r in results:
-            if "error" not in r:
-                p, i = next(rows).topk(min(top, probs.shape[1]))
-                r["top"] = [(spec["classes"][k], float(v)) for v, k in zip(p, i.tolist())]
-    return results
+            return spec["classes"], torch.cat([torch.softmax(model(x[i:i + 256]).float(), -1)
+                                               for i in range(0, len(x), 256)])
+
+    return classify_texts(texts, proba, top)
 
 
 def predict_run(run_dir, text: str, device="cpu", top: int = 3) -> dict:
     """Class probabilities of one sentence (``predict_many`` for many)."""
-    r = predict_many(run_dir, [text], device, top)[0]
-    if "error" in r:
-        raise DataError(r["error"])
-    return r
+    return only_answer(predict_many(run_dir, [text], device, top))

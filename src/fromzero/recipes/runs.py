@@ -135,6 +135,30 @@ def predict_run(run_dir, inputs, **kwargs) -> dict:
 
 # --- turning the command line's INPUT arguments into texts and files ------------------------------
 
+def classify_texts(texts: list[str], proba, top: int = 3) -> list[dict]:
+    """A text classifier's ``predict_many``: ``[{"input": text, "top": [(class, p), ...]}, ...]``, an
+    empty text ``{"input": text, "error": ...}``; ``proba(texts) -> (class names, probabilities (N,
+    n_classes))`` scores the others in one call (one model load)."""
+    results = [{"input": t} if t.strip() else {"input": t, "error": "predict: expected a sentence, got empty text"}
+               for t in texts]
+    good = [r["input"] for r in results if "error" not in r]
+    if good:
+        classes, probs = proba(good)
+        rows = iter(probs)
+        for r in results:
+            if "error" not in r:
+                p, i = next(rows).topk(min(top, len(classes)))
+                r["top"] = [(classes[k], float(v)) for v, k in zip(p, i.tolist())]
+    return results
+
+
+def only_answer(results: list[dict]) -> dict:
+    """The one result of ``predict_many`` on one input; its error raised as a ``DataError``."""
+    if "error" in results[0]:
+        raise DataError(results[0]["error"])
+    return results[0]
+
+
 def read_texts(path) -> list[str]:
     """The texts of a UTF-8 file, one per line (``-``: standard input); a BOM and CR line ends are
     dropped, blank lines skipped. An empty file, or one that is not UTF-8 text, is a ``DataError``."""
