@@ -1,6 +1,6 @@
 """Fine-tuning defaults on tasks fromzero has never seen: pre-trained + fine-tuned against the same GPT
-from random weights, each with nothing but its defaults. One command; on 2 idle CPU cores an estimated
-45-60 minutes (not yet run at full size: the machine was shared when it was written):
+from random weights, each with nothing but its defaults. One command; on 2 idle AVX2 cores about
+100 minutes from nothing (English base ~20, Chinese base ~27, six fine-tunes ~49; docs/finetune.md):
 
     python benchmarks/finetune_defaults.py              # the full experiment
     python benchmarks/finetune_defaults.py --quick      # a smoke test of the pipeline (numbers meaningless)

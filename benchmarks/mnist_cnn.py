@@ -14,13 +14,23 @@ too noisy for a verdict, and the script says so (run more ``--rounds``).
 
     python benchmarks/mnist_cnn.py               # fit vs the best hand loop (target <= 1.05), and NCHW
     python benchmarks/mnist_cnn.py --variants    # also: non-fused Adam
+    python benchmarks/mnist_cnn.py --keras /tmp/venv-keras/bin/python   # also: the tutorial's tf.keras
+
+``--keras PYTHON`` also times the tutorial's own tool: ``benchmarks/keras_tutorial.py`` (its tf.keras
+program, bugs fixed, batch 128, Adam, fp32) runs in PYTHON, a separate virtual environment with
+``tensorflow-cpu`` (never a dependency of fromzero; skipped, with a note, when PYTHON cannot import
+it). Make one with ``python -m venv /tmp/venv-keras && /tmp/venv-keras/bin/pip install tensorflow-cpu``.
+Its epochs are whole (TensorFlow runs in its own process), alternating with whole epochs of ``fit``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -105,11 +115,50 @@ def paired(times: dict, k: str, rounds: slice = slice(None)) -> float:
     return statistics.median(a / b for a, b in zip(times[k][rounds], times[BEST][rounds]))
 
 
+def keras_epochs(python: str, rounds: int, x, y) -> None:
+    """tf.keras in ``python`` (2 epochs a round: the first includes TensorFlow's tracing) against whole
+    epochs of ``fit`` in this process, alternating; prints the medians and the ratio."""
+    script = Path(__file__).resolve().parent / "keras_tutorial.py"
+    probe = subprocess.run([python, "-c", "import tensorflow"], capture_output=True, text=True) \
+        if Path(python).exists() else None
+    if probe is None or probe.returncode:
+        why = f"{python} does not exist" if probe is None else f"{python} cannot import tensorflow"
+        print(f"tf.keras: skipped ({why}). tensorflow-cpu is never a dependency of fromzero; to compare, make a "
+              f"separate environment: python -m venv /tmp/venv-keras && /tmp/venv-keras/bin/pip install "
+              f"tensorflow-cpu, then --keras /tmp/venv-keras/bin/python")
+        return
+    fit, first, steady, accs = FitLoop(x, y), [], [], []
+    fit.run(3)
+    fit_s = []
+    for _ in range(rounds):
+        p = subprocess.run([python, str(script), "--epochs", "2", "--threads", str(torch.get_num_threads())],
+                           capture_output=True, text=True)
+        if p.returncode:
+            print(f"tf.keras: failed:\n{p.stderr[-2000:]}")
+            return
+        m = json.loads(p.stdout.strip().splitlines()[-1])
+        first.append(m["epoch_s"][0])
+        steady.append(m["epoch_s"][1])
+        accs.append(m["test_accuracy"])
+        t = time.perf_counter()
+        fit.run(STEPS_PER_EPOCH)
+        fit_s.append(time.perf_counter() - t)
+    k, f = median(steady), median(fit_s)
+    print(f"tf.keras {m['tensorflow']} (the tutorial's program, fp32): {k:.2f} s/epoch (first epoch, with "
+          f"tracing: {median(first):.2f} s; test accuracy after 2 epochs {median(accs):.2%}); fromzero fit "
+          f"{f:.2f} s/epoch, whole epochs alternating: fit / tf.keras = {f / k:.3f} (< 1: fromzero faster; "
+          f"rounds {', '.join(f'{a / b:.2f}' for a, b in zip(fit_s, steady))})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=47, help="steps per round (default: 47, a tenth of an epoch)")
     ap.add_argument("--rounds", type=int, default=16, help="alternating rounds (default: 16)")
     ap.add_argument("--variants", action="store_true", help="also time the best loop with non-fused Adam")
+    ap.add_argument("--keras", metavar="PYTHON",
+                    help="also time the tutorial's tf.keras program, run by PYTHON (a separate venv with "
+                         "tensorflow-cpu; skipped with a note when it cannot import it)")
+    ap.add_argument("--keras-rounds", type=int, default=3, help="alternating whole epochs with --keras (default 3)")
     args = ap.parse_args()
     torch.manual_seed(0)
     xi, yi = load_mnist("train")
@@ -131,6 +180,8 @@ def main():
     print(f"fit / best hand loop: {r:.3f} wall (median of per-round ratios; first half {a:.3f}, second half "
           f"{b:.3f}: {'agree within 5%' if steady else 'DIFFER by more than 5%: too noisy for a verdict, use more --rounds'}), "
           f"{paired(cpu, 'fromzero fit'):.3f} CPU time; target <= 1.05")
+    if args.keras:
+        keras_epochs(args.keras, max(1, args.keras_rounds), x, y)
 
 
 if __name__ == "__main__":

@@ -155,18 +155,24 @@ class RefGPT(nn.Module):
 
 def train(bin_path, iters: int, batch_size=12, block_size=64, learning_rate=1e-3, min_lr=1e-4,
           warmup_iters=100, lr_decay_iters=2000, weight_decay=1e-1, beta2=0.99, grad_clip=1.0,
-          log=None, seed=1337, amp=False, **model_kw) -> list[float]:
-    """nanoGPT's train.py loop on CPU (evaluation left out): each iteration's (wall ms, CPU ms).
+          log=None, seed=1337, amp=False, eval_interval=0, eval_iters=20, val_path=None, keep=None,
+          **model_kw) -> list[float]:
+    """nanoGPT's train.py loop on CPU: each iteration's (wall ms, CPU ms).
 
     ``amp=True`` runs the forward pass under bf16 autocast, as nanoGPT's train.py does on a GPU
     (``ctx = torch.amp.autocast(device_type, dtype=ptdtype)``); on the CPU its default is fp32.
+    Evaluation is left out unless ``eval_interval``: then, as train.py's ``estimate_loss``, the mean
+    loss of ``eval_iters`` random batches of train and of ``val_path`` at iteration 0 and every
+    ``eval_interval`` (train.py then runs one more iteration, ``max_iters`` + 1 in all: pass
+    ``iters=max_iters + 1``). ``keep``: a dict that receives the trained ``"model"`` and, at each
+    evaluation, ``"evals"``: (iteration, ``time.time()`` when it began, a copy of the weights).
     """
     torch.manual_seed(seed)
     model = RefGPT(RefConfig(block_size=block_size, **model_kw))
     optimizer = model.configure_optimizers(weight_decay, learning_rate, (0.9, beta2), "cpu")
 
-    def get_batch():
-        data = np.memmap(bin_path, dtype=np.uint16, mode="r")
+    def get_batch(path=bin_path):
+        data = np.memmap(path, dtype=np.uint16, mode="r")
         ix = torch.randint(len(data) - block_size, (batch_size,))
         x = torch.stack([torch.from_numpy((data[i:i + block_size]).astype(np.int64)) for i in ix])
         y = torch.stack([torch.from_numpy((data[i + 1:i + 1 + block_size]).astype(np.int64)) for i in ix])
@@ -181,10 +187,33 @@ def train(bin_path, iters: int, batch_size=12, block_size=64, learning_rate=1e-3
         return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
 
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+
+    @torch.no_grad()
+    def estimate_loss():
+        model.eval()
+        out = {}
+        for split, path in (("train", bin_path), ("val", val_path)):
+            losses = torch.zeros(eval_iters)
+            for k in range(eval_iters):
+                xb, yb = get_batch(path)
+                with ctx:
+                    _, loss = model(xb, yb)
+                losses[k] = loss.item()
+            out[split] = losses.mean()
+        model.train()
+        return out
+
     times = []
     X, Y = get_batch()
     t0, c0 = time.perf_counter(), time.process_time()
     for it in range(iters):
+        if eval_interval and it % eval_interval == 0:
+            if keep is not None:
+                keep.setdefault("evals", []).append(
+                    (it, time.time(), {k: v.detach().clone() for k, v in model.state_dict().items()}))
+            losses = estimate_loss()
+            if log:
+                log(f"step {it}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
         lr = get_lr(it)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -201,4 +230,6 @@ def train(bin_path, iters: int, batch_size=12, block_size=64, learning_rate=1e-3
         if log:
             log(f"iter {it}: loss {lossf:.4f}, time {dt * 1000:.2f}ms")
         times.append((dt * 1000, cdt * 1000))
+    if keep is not None:
+        keep["model"] = model
     return times

@@ -55,6 +55,9 @@ RUN = {
     'fromzero generate runs/tang --prompt "春風" --max-new-tokens 120 --seed 1': "--max-new-tokens 5",
     # docs/distributed.md
     "fromzero pretrain gpt --preset shakespeare-char": TINY_GPT,
+    # docs/speedrun.md
+    "fromzero train mnist-cnn --speedrun --out runs/mnist-speedrun": TINY_MNIST,
+    "fromzero pretrain gpt --preset shakespeare-speedrun": TINY_GPT,
     # docs/finetune.md
     "fromzero pretrain gpt --data movie-reviews --preset cpu-small --tokenizer bpe --bpe-vocab-size 8192 "
     "--n-layer 4 --n-head 4 --n-embd 256 --out runs/gpt-movies": f"{TINY_GPT} --bpe-vocab-size 300",
@@ -89,6 +92,7 @@ PLACEHOLDERS = {"RUN": "runs/shakespeare"}
 MAKES = {"fromzero train mnist-cnn --epochs 10 --batch-size 128": "runs/mnist-cnn",
          "fromzero finetune runs/gpt --task sst2 --lora-rank 8": "runs/finetune-sst2",
          "fromzero pretrain gpt --preset shakespeare-char": "runs/gpt-shakespeare-char",
+         "fromzero pretrain gpt --preset shakespeare-speedrun": "runs/gpt-shakespeare-speedrun",
          "fromzero pretrain lstm --data shakespeare": "runs/lstm-shakespeare-char",
          "fromzero train text-rnn --data sst2": "runs/text-rnn",
          "fromzero train forecast --data ett --target OT": "runs/forecast-ett",

@@ -5,7 +5,7 @@ from torch import nn
 
 from fromzero.checkpoint import Checkpointer, list_checkpoints
 from fromzero.errors import FromzeroError
-from fromzero.train import Callback, EarlyStopping, KeepBest, Trainer
+from fromzero.train import Callback, EarlyStopping, KeepBest, StopAtTarget, Trainer
 
 
 class Stream:
@@ -99,6 +99,25 @@ def test_keep_best_restores_the_best_weights_and_early_stopping_only_stops():
     assert all(torch.equal(v, s2.weights[-1][k]) for k, v in t2.model.state_dict().items())
     with pytest.raises(FromzeroError, match="mode: expected 'min' or 'max', got 'best'"):
         KeepBest(mode="best")
+
+
+def test_stop_at_target_stops_at_the_first_evaluation_that_reaches_it():
+    class Script(Callback):  # a made-up validation curve
+        def __init__(self, curve):
+            self.curve = curve
+
+        def on_epoch_end(self, tr, epoch, logs):
+            logs["val_loss"], logs["val_accuracy"] = self.curve[epoch], 1 - self.curve[epoch]
+    stop = StopAtTarget("val_loss", 1.5)
+    t = trainer(callbacks=[Script([3.0, 2.0, 1.6, 1.5, 1.0, 0.5]), stop])
+    t.fit(Stream(), max_steps=12, eval_every=2)
+    assert t.epoch == 4 and t.step == 8 and stop.reached["val_loss"] == 1.5    # at or below: the 4th
+    up = StopAtTarget("val_accuracy", 0.9, mode="max")                          # never reached: runs to the end
+    t = trainer(callbacks=[Script([3.0, 2.0, 1.6, 1.5, 1.0, 0.5]), up])
+    t.fit(Stream(), max_steps=12, eval_every=2)
+    assert t.step == 12 and up.reached is None
+    with pytest.raises(FromzeroError, match="mode: expected 'min' or 'max', got 'least'"):
+        StopAtTarget("val_loss", 1.0, mode="least")
 
 
 def test_checkpointer_keeps_the_last_k_and_restores_the_newest(tmp_path):

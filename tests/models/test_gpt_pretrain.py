@@ -38,6 +38,13 @@ def test_tiny_pretrain_run_learns_and_writes_a_complete_run_dir(tmp_path):
     assert spec["name"] == "gpt" and spec["task"] == "language-modeling" and spec["config"]["vocab_size"] == 65
 
 
+def test_stop_at_loss_ends_the_run_at_the_first_evaluation_that_reaches_it(tmp_path):
+    run = pretrain("shakespeare", preset="tiny", out=tmp_path / "a", verbose=0, stop_at_loss=10.0, **TINY)
+    assert [r["step"] for r in _history(run)] == ["6"]                 # log(65) = 4.17 < 10 at once
+    run = pretrain("shakespeare", preset="tiny", out=tmp_path / "b", verbose=0, stop_at_loss=0.01, **TINY)
+    assert [r["step"] for r in _history(run)] == ["6", "12", "18", "24"]   # never reached: the whole run
+
+
 class StopAfter(Callback):
     def __init__(self, epochs):
         self.epochs = epochs

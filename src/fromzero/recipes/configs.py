@@ -51,16 +51,21 @@ class MnistConfig:
     """The tutorial's CNN on MNIST (or Fashion-MNIST): data, training and devices."""
     epochs: int = opt(10, "passes over the training images", range=">= 1")
     batch_size: int = opt(128, "images per step", range="[1, 65536]")
+    optimizer: str = opt("adam", "Adam (the tutorial's), or Muon for the convolution and hidden dense kernels with "
+                         "Adam for the output layer and biases", choices=("adam", "muon"))
     lr: float = opt(1e-3, "Adam's peak learning rate", range="(0, 10]")
+    muon_lr: float = opt(0.02, "Muon's peak learning rate (with --optimizer muon)", range="(0, 10]")
     seed: int = seed_opt()
     dataset: str = opt("mnist", "which dataset: mnist is embedded; fashion-mnist is read from --data-dir or "
                        "downloaded", choices=("mnist", "fashion-mnist"))
     data_dir: str | None = opt(None, "folder with the IDX files", shown="the embedded copy")
-    schedule: str = opt("cosine", "learning rate: warmup + cosine decay, or constant as in the tutorial",
-                        choices=("cosine", "constant"))
+    schedule: str = opt("cosine", "learning rate: warmup + cosine decay, warmup + linear decay to 0, or constant "
+                        "as in the tutorial", choices=("cosine", "linear", "constant"))
     device: str = device_opt()
     limit: int | None = opt(None, "train on the first N training images only, for quick experiments",
                             range=">= 1", shown="all 60,000")
+    stop_at_accuracy: float = opt(0.0, "stop after the first epoch whose test accuracy is at least this "
+                                  "(0 = never): a speedrun's finish line", range="[0, 1]")
     strategy: str = strategy_opt()
     activation_checkpointing: bool = checkpointing_opt()
 
@@ -68,8 +73,10 @@ class MnistConfig:
         _raise(self, check(self))
 
 
-# The demo: 4 epochs with a cosine schedule reach ~99.1-99.2% in about two minutes on 2 CPU cores.
-MNIST_DEMO = dict(epochs=4, batch_size=128, lr=2e-3)
+# The speedrun recipe (also `make demo`'s): one epoch of Muon with a linear decay reaches >= 99.0%
+# (benchmarks/speedrun_mnist.py; docs/speedrun.md has what each ingredient bought).
+MNIST_SPEEDRUN = dict(epochs=1, batch_size=128, optimizer="muon", lr=3e-3, muon_lr=0.02, schedule="linear")
+MNIST_DEMO = MNIST_SPEEDRUN
 
 # --- fromzero pretrain gpt|lstm (recipes/gpt.py) -------------------------------------------------
 
@@ -87,6 +94,8 @@ class PretrainConfig:
     eval_interval: int = opt(250, "steps between validation, samples and checkpoints", range=">= 1")
     eval_tokens: int = opt(2**20, "validation tokens per evaluation, evenly spaced windows (0 = the whole split)",
                            range=">= 0")
+    stop_at_loss: float = opt(0.0, "stop at the first evaluation whose validation loss is at or below this "
+                              "(0 = never): a speedrun's finish line", range=">= 0")
     optimizer: str = opt("adamw", "AdamW, or Muon for hidden matrices + AdamW for the rest",
                          choices=("adamw", "muon"))
     lr: float = opt(3e-3, "peak learning rate (AdamW's; Muon's is --muon-lr)", range="> 0")
@@ -126,6 +135,10 @@ GPT_RECIPES: dict[str, dict] = {
                  eval_tokens=2048),
     # nanoGPT's CPU shakespeare_char size (4x4x128, context 64, batch 12, 2000 iterations, no dropout)
     "shakespeare-char": dict(batch_size=12, max_iters=2000, eval_interval=250, warmup=100, lr=3e-3),
+    # the same model, trained to nanoGPT's 1.88 fast (benchmarks/speedrun_gpt.py, docs/speedrun.md): Muon,
+    # 500 steps decayed to 0, the whole validation split scored twice; no samples, no plot
+    "shakespeare-speedrun": dict(batch_size=12, max_iters=500, eval_interval=250, warmup=30, lr=3e-3,
+                                 optimizer="muon", min_lr_ratio=0.0, eval_tokens=0, sample_tokens=0, plot=False),
     # the same size on the Tang poems (6,431 characters), with room for two poems of context
     "tang-char": dict(batch_size=16, max_iters=1500, eval_interval=250, warmup=100, lr=3e-3,
                       eval_tokens=65536),

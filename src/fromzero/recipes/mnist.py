@@ -16,8 +16,9 @@ from .. import distributed as dist
 from ..device import seed_everything
 from ..models.cnn import build_model
 from .configs import MNIST_DEMO as DEMO, MnistConfig  # noqa: F401
-from ..train import Trainer, place
-from ..train.schedules import WarmupCosine
+from ..train import StopAtTarget, Trainer, place
+from ..train.muon import Muon, muon_param_groups
+from ..train.schedules import WarmupCosine, WarmupLinear
 
 
 def to_inputs(images: np.ndarray) -> torch.Tensor:
@@ -26,7 +27,7 @@ def to_inputs(images: np.ndarray) -> torch.Tensor:
 
 
 # What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
-MAY_CHANGE = ("epochs", "device", "strategy", "activation_checkpointing", "data_dir")
+MAY_CHANGE = ("epochs", "device", "strategy", "activation_checkpointing", "data_dir", "stop_at_accuracy")
 
 
 def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1, resume: bool = False,
@@ -60,12 +61,15 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
     if verbose and dist.is_main():
         model.summary()
     steps = cfg.epochs * -(-len(x_train) // cfg.batch_size)
-    schedule = WarmupCosine(warmup=min(100, steps // 10), total=steps, min_ratio=0.0) \
-        if cfg.schedule == "cosine" else None
+    warmup = min(100, steps // 10)
+    schedule = {"cosine": lambda: WarmupCosine(warmup=warmup, total=steps, min_ratio=0.0),
+                "linear": lambda: WarmupLinear(warmup=warmup, total=steps),
+                "constant": lambda: None}[cfg.schedule]()
     out = check_writable_dir(out)   # before the first epoch, not at its end
+    stop = [StopAtTarget("val_accuracy", cfg.stop_at_accuracy, mode="max")] if cfg.stop_at_accuracy else []
     trainer = Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
-                      optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      lr=cfg.lr, schedule=schedule, device=device, run_dir=out, verbose=verbose)
+                      optimizer=_optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      lr=cfg.lr if cfg.optimizer == "adam" else None, schedule=schedule, device=device, run_dir=out, verbose=verbose, callbacks=stop)
     trainer.fit((x_train, y_train), epochs=cfg.epochs, batch_size=cfg.batch_size,
                 validation_data=(x_test, y_test), seed=cfg.seed, resume=resume)
     metrics = trainer.evaluate((x_test, y_test))
@@ -75,6 +79,19 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
         save_json(out / "train_config.json", cfg.__dict__)
         save_json(out / "metrics.json", {"test_" + k: v for k, v in metrics.items()})
     return metrics
+
+
+def _optimizer(cfg: MnistConfig):
+    """"adam", or Muon for the kernels of the convolutions and the hidden dense layer, with Adam (lr)
+    for the output layer and the biases (``fromzero.train.muon``)."""
+    if cfg.optimizer == "adam":
+        return "adam"
+
+    def make(model):
+        kernels = [p for p in model.parameters() if p.dim() >= 2]
+        groups = muon_param_groups(model, cfg.lr, cfg.muon_lr, outputs=kernels[-1:])
+        return Muon(groups, lr=cfg.muon_lr, betas=(0.9, 0.99))
+    return make
 
 
 def _classes(dataset: str) -> list[str]:

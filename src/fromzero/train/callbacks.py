@@ -192,6 +192,30 @@ class EarlyStopping(_Monitor):
         self.best, self.wait = state["best"], state["wait"]
 
 
+class StopAtTarget(Callback):
+    """Stop as soon as ``monitor`` reaches ``target`` (<= for ``mode="min"``, >= for "max"):
+    a speedrun's finish line. ``reached`` holds the first epoch logs that reached it (else None);
+    a line on ``file`` (default stderr) says so. A resumed run trains on until it reaches the target
+    again: give a lower one (``--stop-at-loss``, ``--stop-at-accuracy``: ``--resume`` may change it).
+
+    Example:
+        >>> stop = StopAtTarget("val_loss", 1.8857)   # doctest: +SKIP
+    """
+
+    def __init__(self, monitor: str, target: float, mode: str = "min", file=None):
+        if mode not in ("min", "max"):
+            raise FromzeroError(f"mode: expected 'min' or 'max', got {mode!r}")
+        self.monitor, self.target, self.mode, self.reached, self.file = monitor, target, mode, None, file
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        v = logs.get(self.monitor)
+        if v is not None and (v <= self.target if self.mode == "min" else v >= self.target):
+            self.reached = dict(logs)
+            trainer.stop_training = True
+            print(f"target reached: {self.monitor} {_fmt(v)} {'<=' if self.mode == 'min' else '>='} "
+                  f"{_fmt(self.target)} at step {trainer.step}; training stopped", file=self.file or sys.stderr)
+
+
 class KeepBest(_Monitor):
     """Keep a copy of the weights at the best ``monitor`` value and load it back when training
     ends: model selection on the validation set.

@@ -122,10 +122,12 @@ class Muon(torch.optim.Optimizer):
                                 maximize=False, fused=fused, foreach=not fused)
 
 
-def muon_param_groups(model: nn.Module, lr: float, muon_lr: float, weight_decay: float = 0.0):
-    """Hidden matrices (2-D weights inside the blocks) -> Muon; embeddings, output layer, norms -> AdamW."""
+def muon_param_groups(model: nn.Module, lr: float, muon_lr: float, weight_decay: float = 0.0, outputs=()):
+    """Hidden matrices (2-D weights inside the blocks, convolution kernels) -> Muon; embeddings, the
+    output layer (a GPT's ``lm_head``, or the parameters in ``outputs``), norms and biases -> AdamW."""
     embed_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     out_ids = {id(getattr(model, "lm_head").weight)} if hasattr(model, "lm_head") else set()
+    out_ids |= {id(p) for p in outputs}
     hidden, decay, other = [], [], []
     seen = set()
     for p in model.parameters():

@@ -27,6 +27,24 @@ class WarmupCosine:
         return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+class WarmupLinear:
+    """Linear warmup to 1, then a straight line down to 0 at ``total`` steps (a one-cycle shape).
+
+    Example:
+        >>> s = WarmupLinear(warmup=10, total=110)
+        >>> s(9), s(60), s(110)
+        (1.0, 0.5, 0.0)
+    """
+
+    def __init__(self, warmup: int, total: int):
+        self.warmup, self.total = warmup, max(total, 1)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        return max(0.0, (self.total - step) / max(1, self.total - self.warmup))
+
+
 class WarmupStableDecay:
     """Warmup, a long constant phase, then a linear decay over the last ``decay_frac`` of steps."""
 
