@@ -144,8 +144,8 @@ def keras_epochs(python: str, rounds: int, x, y) -> None:
         fit.run(STEPS_PER_EPOCH)
         fit_s.append(time.perf_counter() - t)
     k, f = median(steady), median(fit_s)
-    print(f"tf.keras {m['tensorflow']} (the tutorial's program, fp32): {k:.2f} s/epoch (first epoch, with "
-          f"tracing: {median(first):.2f} s; test accuracy after 2 epochs {median(accs):.2%}); fromzero fit "
+    print(f"tf.keras {m['tensorflow']} (the tutorial's program, fp32): {k:.2f} s/epoch (its second epochs; its "
+          f"first epochs, which include tracing: {median(first):.2f} s; test accuracy after 2 epochs {median(accs):.2%}); fromzero fit "
           f"{f:.2f} s/epoch, whole epochs alternating: fit / tf.keras = {f / k:.3f} (< 1: fromzero faster; "
           f"rounds {', '.join(f'{a / b:.2f}' for a, b in zip(fit_s, steady))})")
 
