@@ -204,7 +204,8 @@ def main(argv=None) -> int:
                       f"wall, val loss {m['loss']:.4f} ({what})", flush=True)
     ours = statistics.median(m["wall_s"] for m in res["ours"])
     hits = sum(m["reached"] for m in res["ours"])
-    print(f"\nfromzero ({args.preset}): median {ours:.1f} s from process start to its stop; {hits} of "
+    changed = f" with --set {' '.join(args.set)}" if args.set else ""
+    print(f"\nfromzero ({args.preset}{changed}): median {ours:.1f} s from process start to its stop; {hits} of "
           f"{len(res['ours'])} runs reached val loss <= {args.target} by the evaluator")
     if res["ref"]:
         ref = statistics.median(m["wall_s"] for m in res["ref"])
@@ -212,10 +213,11 @@ def main(argv=None) -> int:
         print(f"reference (nanoGPT README CPU command): median {ref:.1f} s from process start to the first of its "
               f"evaluation points at or below the target (or its end); {ref_hits} of {len(res['ref'])} reached it; "
               f"val losses {', '.join(format(m['loss'], '.4f') for m in res['ref'])}")
-        print(f"ratio: fromzero takes {ours / ref:.3f} of the reference's wall time ({ref / ours:.1f}x faster; "
-              f"target <= 0.2)")
+        print(f"ratio: fromzero takes {ours / ref:.3f} of the reference's wall time (target <= 0.2)"
+              + (f"; {ref / ours:.1f}x faster" if hits == len(res["ours"]) else ""))
         if hits < len(res["ours"]) or ref_hits < len(res["ref"]):
-            print("WARNING: not every run reached the target: the ratio compares runs that did not all finish")
+            print(f"WARNING: not every run reached the target (fromzero {hits} of {len(res['ours'])}, reference "
+                  f"{ref_hits} of {len(res['ref'])}): the ratio compares runs that did not all finish")
     return 0
 
 

@@ -218,3 +218,14 @@ def test_predict_rejects_non_images_and_tiny_images(run_dir, tmp_path, capsys):
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
     assert main(["predict", str(run_dir), str(tmp_path / "small.png")]) == 1
     assert "at least 28x28 pixels, got 10x10" in capsys.readouterr().err
+
+
+def test_resume_keeps_the_runs_own_recipe_and_may_change_the_target(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    common = ["train", "mnist-cnn", "--limit", "128", "--batch-size", "64", "--out", out, "--device", "cpu"]
+    assert main([*common, "--epochs", "2", "--stop-at-accuracy", "0.0001"]) == 0      # stops after epoch 1
+    assert "target reached: val_accuracy" in capsys.readouterr().err
+    assert main([*common, "--resume", "--speedrun", "--stop-at-accuracy", "0"]) == 0   # no target: epoch 2
+    saved = json.loads((tmp_path / "run" / "train_config.json").read_text())
+    assert (saved["epochs"], saved["optimizer"], saved["stop_at_accuracy"]) == (2, "adam", 0.0)
+    assert len(list(csv.DictReader(open(tmp_path / "run" / "history.csv")))) == 2

@@ -198,7 +198,8 @@ def train_mnist(o: dict) -> None:
     from .recipes.mnist import train_mnist  # lazy: --help must not import torch
 
     a, r = given(MnistArgs, o), given(RunArgs, o)
-    base = {**_saved(o, a.out), **(MNIST_SPEEDRUN if a.demo or a.speedrun else {})}
+    recipe = MNIST_SPEEDRUN if (a.demo or a.speedrun) and not r.resume else {}   # a resumed run keeps its own
+    base = {**_saved(o, a.out), **recipe}
     m = train_mnist(a.out, given(MnistConfig, o, **base), resume=r.resume, overwrite=r.overwrite)
     if _is_main():
         print(f"test accuracy: {m['accuracy'] * 100:.2f}%  (test loss {m['loss']:.4f})\nrun saved to {a.out}")
