@@ -65,8 +65,8 @@ class MnistConfig:
     limit: int | None = opt(None, "train on the first N training images only, for quick experiments",
                             range=">= 1", shown="all 60,000")
     stop_at_accuracy: float = opt(0.0, "stop after the first epoch whose test accuracy is at least this "
-                                  "(0 = never): a speedrun's finish line; --resume may change it, and a resumed run trains on "
-                                  "until the next epoch that reaches it", range="[0, 1]")
+                                  "(0 = never): a speedrun's finish line; --resume may change it, and a "
+                                  "resumed run trains on until the next epoch that reaches it", range="[0, 1]")
     strategy: str = strategy_opt()
     activation_checkpointing: bool = checkpointing_opt()
 
@@ -96,8 +96,8 @@ class PretrainConfig:
     eval_tokens: int = opt(2**20, "validation tokens per evaluation, evenly spaced windows (0 = the whole split)",
                            range=">= 0")
     stop_at_loss: float = opt(0.0, "stop at the first evaluation whose validation loss is at or below this "
-                              "(0 = never): a speedrun's finish line; --resume may change it, and a resumed run trains on "
-                              "until the next evaluation that reaches it", range=">= 0")
+                              "(0 = never): a speedrun's finish line; --resume may change it, and a resumed "
+                              "run trains on until the next evaluation that reaches it", range=">= 0")
     optimizer: str = opt("adamw", "AdamW, or Muon for hidden matrices + AdamW for the rest",
                          choices=("adamw", "muon"))
     lr: float = opt(3e-3, "peak learning rate (AdamW's; Muon's is --muon-lr)", range="> 0")

@@ -69,7 +69,8 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
     stop = [StopAtTarget("val_accuracy", cfg.stop_at_accuracy, mode="max")] if cfg.stop_at_accuracy else []
     trainer = Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
                       optimizer=_optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      lr=cfg.lr if cfg.optimizer == "adam" else None, schedule=schedule, device=device, run_dir=out, verbose=verbose, callbacks=stop)
+                      lr=cfg.lr if cfg.optimizer == "adam" else None, schedule=schedule, device=device,
+                      run_dir=out, verbose=verbose, callbacks=stop)
     trainer.fit((x_train, y_train), epochs=cfg.epochs, batch_size=cfg.batch_size,
                 validation_data=(x_test, y_test), seed=cfg.seed, resume=resume)
     metrics = trainer.evaluate((x_test, y_test))

@@ -149,12 +149,16 @@ def plot_history(history: dict, path) -> Path:
     return path
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in ("min", "max"):
+        raise FromzeroError(f"mode: expected 'min' or 'max', got {mode!r}")
+
+
 class _Monitor(Callback):
     """The best value of ``monitor`` in the epoch logs so far (``mode``: "min" or "max")."""
 
     def __init__(self, monitor: str, mode: str):
-        if mode not in ("min", "max"):
-            raise FromzeroError(f"mode: expected 'min' or 'max', got {mode!r}")
+        _check_mode(mode)
         self.monitor, self.mode, self.best = monitor, mode, None
 
     def improved(self, logs) -> bool | None:
@@ -203,8 +207,7 @@ class StopAtTarget(Callback):
     """
 
     def __init__(self, monitor: str, target: float, mode: str = "min", file=None):
-        if mode not in ("min", "max"):
-            raise FromzeroError(f"mode: expected 'min' or 'max', got {mode!r}")
+        _check_mode(mode)
         self.monitor, self.target, self.mode, self.reached, self.file = monitor, target, mode, None, file
 
     def on_epoch_end(self, trainer, epoch, logs):
@@ -260,8 +263,7 @@ class StillImproving(Callback):
 
     def __init__(self, monitor: str = "val_accuracy", mode: str = "max", advice: str = "train longer",
                  metric: str | None = "accuracy", underfit: float | None = 0.75, file=None):
-        if mode not in ("min", "max"):
-            raise FromzeroError(f"mode: expected 'min' or 'max', got {mode!r}")
+        _check_mode(mode)
         self.monitor, self.mode, self.advice, self.metric, self.underfit = monitor, mode, advice, metric, underfit
         self.file, self.fired, self.reason = file, False, ""
 
