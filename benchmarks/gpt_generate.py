@@ -1,11 +1,13 @@
-"""Generation speed: fromzero with and without its KV cache, and nanoGPT's sample.py loop, side by side.
+"""Generation speed: fromzero with and without its KV cache (eager, and with the decode step
+compiled by ``torch.compile``), and nanoGPT's sample.py loop, side by side.
 
 The model is nanoGPT's CPU shakespeare_char size (4 layers, 4 heads, 128 wide, vocab 65), with
 context 64 as trained there, and again with context 256. Each measurement generates 500 tokens
 from a one-token prompt with temperature 0.8 and top-k 200 (sample.py's settings); the three
 ways alternate, and the median of ``--repeats`` is reported, per second of wall time and per
 second of the process's CPU time (the latter is less disturbed by other programs on a shared machine). Weights are random unless ``--run``
-names a trained run (speed does not depend on them).
+names a trained run (speed does not depend on them). The compiled decode step's one-time compilation is timed apart
+(the warm-up call) and printed; the tokens/s are after it. ``--no-compile`` leaves it out.
 
     python benchmarks/gpt_generate.py
     python benchmarks/gpt_generate.py --run runs/shakespeare --repeats 5
@@ -36,7 +38,8 @@ def tokens_per_s(fn, n_new: int) -> tuple[float, float]:
     return n_new / (time.perf_counter() - t0), n_new / (time.process_time() - c0)
 
 
-def measure(block_size: int, n_new: int, repeats: int, run: str | None, threads: int | None) -> dict:
+def measure(block_size: int, n_new: int, repeats: int, run: str | None, threads: int | None,
+            compiled: bool = True) -> tuple[dict, float | None]:
     torch.manual_seed(0)
     if run:
         from fromzero.checkpoint import load_model
@@ -51,17 +54,26 @@ def measure(block_size: int, n_new: int, repeats: int, run: str | None, threads:
     ways = {
         "fromzero, KV cache": lambda: generate(model, idx, n_new, temperature=0.8, top_k=200, seed=0,
                                                threads=threads),
+        "fromzero, KV cache, compiled": lambda: generate(model, idx, n_new, temperature=0.8, top_k=200, seed=0,
+                                                         threads=threads, compile=True),
         "fromzero, no cache": lambda: generate(model, idx, n_new, temperature=0.8, top_k=200, seed=0,
                                                use_cache=False, threads=threads),
         "nanoGPT sample.py loop": lambda: ref.generate(idx, n_new, temperature=0.8, top_k=200),
     }
-    for fn in ways.values():  # warm-up
+    if not compiled:
+        del ways["fromzero, KV cache, compiled"]
+    compile_s = None
+    for k, fn in ways.items():  # warm-up (and the one-time compilation)
+        t0 = time.perf_counter()
         fn()
+        if "compiled" in k:
+            compile_s = time.perf_counter() - t0
     res = {k: [] for k in ways}
     for _ in range(repeats):
         for k, fn in ways.items():
             res[k].append(tokens_per_s(fn, n_new))
-    return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in res.items()}
+    return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in res.items()}, \
+        compile_s
 
 
 def main():
@@ -72,24 +84,31 @@ def main():
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads for all three (default: each as shipped: nanoGPT uses torch's "
                          "default, fromzero its decode_threads policy)")
+    ap.add_argument("--no-compile", action="store_true", help="leave out the compiled decode step")
     args = ap.parse_args()
     import os
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"generating {args.new_tokens} tokens, batch 1, torch {torch.__version__}, threads "
+    from fromzero.device import describe_machine, machine
+
+    print(f"generating {args.new_tokens} tokens, batch 1, fp32, threads "
           f"{args.threads or f'{torch.get_num_threads()} (fromzero: its own policy)'}, median of "
-          f"{args.repeats}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"{args.repeats}, load average {os.getloadavg()[0]:.1f}\nmachine: {describe_machine(machine())}")
     for block_size in (64, 256):
-        r = measure(block_size, args.new_tokens, args.repeats, args.run, args.threads)
-        print(f"context {block_size}:                 tokens/s (wall)   tokens/s (CPU time)")
+        r, compile_s = measure(block_size, args.new_tokens, args.repeats, args.run, args.threads,
+                               compiled=not args.no_compile)
+        print(f"context {block_size}:                     tokens/s (wall)   tokens/s (CPU time)")
         for k, (wall, cpu) in r.items():
-            print(f"  {k:24s} {wall:14.0f} {cpu:18.0f}")
+            print(f"  {k:28s} {wall:14.0f} {cpu:18.0f}")
+        if compile_s is not None:
+            print(f"  (the compiled step's first call, compilation included: {compile_s:.1f} s)")
         for i, clock in enumerate(("wall", "CPU time")):
-            cache, nocache, ref = (r[k][i] for k in ("fromzero, KV cache", "fromzero, no cache",
-                                                     "nanoGPT sample.py loop"))
-            print(f"  KV cache speed-up ({clock}): {cache / nocache:.1f}x over no cache, "
-                  f"{cache / ref:.1f}x over nanoGPT's loop")
+            nocache, ref = r["fromzero, no cache"][i], r["nanoGPT sample.py loop"][i]
+            for k in ("fromzero, KV cache", "fromzero, KV cache, compiled"):
+                if k in r:
+                    print(f"  {k} ({clock}): {r[k][i] / nocache:.1f}x over no cache, "
+                          f"{r[k][i] / ref:.1f}x over nanoGPT's loop")
 
 
 if __name__ == "__main__":

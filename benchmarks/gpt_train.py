@@ -70,7 +70,8 @@ def worker_ref(iters: int, bin_path: Path, threads: int, amp: bool = False) -> d
             "cpu_ms": statistics.median(c for _, c in times[10:]), "rss_mb": rss, "train_rss_mb": rss}
 
 
-def worker_ours(iters: int, workdir: Path, threads: int, plot: bool = False, amp: str = "auto") -> dict:
+def worker_ours(iters: int, workdir: Path, threads: int, plot: bool = False, amp: str = "auto",
+                compile: bool = False) -> dict:
     from fromzero.recipes.gpt import pretrain
     from fromzero.train import Callback
 
@@ -87,15 +88,17 @@ def worker_ours(iters: int, workdir: Path, threads: int, plot: bool = False, amp
     timer = StepTimer()
     pretrain("shakespeare", preset="shakespeare-char", out=workdir / "run", max_iters=iters,
              eval_interval=iters, eval_tokens=8192, sample_tokens=0, verbose=0, callbacks=[timer],
-             device="cpu", threads=threads, plot=plot, amp=amp)
-    pairs = list(zip(timer.stamps, timer.stamps[1:]))[10:]
+             device="cpu", threads=threads, plot=plot, amp=amp, compile=compile)
+    pairs = list(zip(timer.stamps, timer.stamps[1:]))[10:]   # (compilation happens in the first steps)
     return {"ms": statistics.median((b[0] - a[0]) * 1000 for a, b in pairs),
             "cpu_ms": statistics.median((b[1] - a[1]) * 1000 for a, b in pairs), "rss_mb": peak_rss_mb(),
             "train_rss_mb": timer.train_rss}
 
 
-def run_worker(kind: str, iters: int, threads: int, bin_path: Path | None = None, amp: str = "auto") -> dict:
+def run_worker(kind: str, iters: int, threads: int, bin_path: Path | None = None, amp: str = "auto",
+               compile: bool = False) -> dict:
     out = subprocess.run([sys.executable, __file__, "--worker", kind, "--iters", str(iters), "--amp", amp,
+                          *(["--compile"] if compile else []),
                           "--threads", str(threads), *(["--bin", str(bin_path)] if bin_path else [])],
                          capture_output=True, text=True, check=False)
     if out.returncode:
@@ -113,7 +116,7 @@ def compare(name: str, args, bin_path: Path) -> dict:
     for r in range(args.rounds):
         for kind in ("ref", "ours"):
             m = run_worker(kind, args.iters, args.threads, bin_path if kind == "ref" else None,
-                           "on" if (kind == "ref" and ref_amp) else our_amp)
+                           "on" if (kind == "ref" and ref_amp) else our_amp, compile=args.compile and kind == "ours")
             res[kind].append(m)
             print(f"  {name:7s} round {r + 1} {kind:4s}: {m['ms']:6.1f} ms/iter wall, {m['cpu_ms']:6.1f} ms/iter CPU  "
                   f"peak RSS {m['train_rss_mb']:.0f} MB training, {m['rss_mb']:.0f} MB whole run", flush=True)
@@ -141,6 +144,9 @@ def main():
                     help="run only this comparison (repeatable; default: all that apply)")
     ap.add_argument("--all-precisions", action="store_true",
                     help="measure bf16 even where the CPU emulates it (very slow)")
+    ap.add_argument("--compile", action="store_true",
+                    help="fromzero with --compile (torch.compile of the model; its compilation, in the first "
+                         "steps, is left out of the timing, as the first 10 steps of both always are)")
     ap.add_argument("--worker", choices=["ref", "ours", "ours-plot"], help=argparse.SUPPRESS)
     ap.add_argument("--amp", default="auto", help=argparse.SUPPRESS)
     ap.add_argument("--bin", type=Path, help=argparse.SUPPRESS)
@@ -150,7 +156,8 @@ def main():
             if args.worker == "ref":
                 m = worker_ref(args.iters, args.bin, args.threads, amp=args.amp == "on")
             else:
-                m = worker_ours(args.iters, Path(d), args.threads, plot=args.worker == "ours-plot", amp=args.amp)
+                m = worker_ours(args.iters, Path(d), args.threads, plot=args.worker == "ours-plot", amp=args.amp,
+                                compile=args.compile)
             print(json.dumps(m))
         return
     import os
@@ -162,7 +169,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     mach = machine()
-    print(f"GPT 4x4x128, context {T}, batch {B}: {args.rounds} rounds x {args.iters} iterations per comparison, "
+    print(f"GPT 4x4x128, context {T}, batch {B}{', fromzero compiled' if args.compile else ''}: {args.rounds} rounds x {args.iters} iterations per comparison, "
           f"load average {os.getloadavg()[0]:.1f}\nmachine: {describe_machine(mach)}")
     names = args.only or list(COMPARISONS)
     if not mach["bf16_native"] and not args.all_precisions:

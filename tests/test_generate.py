@@ -139,3 +139,44 @@ def test_sliding_kv_cache_equals_sliding_window_attention_past_the_context():
         full = big(seq)                                     # (2, 3W, vocab)
     torch.testing.assert_close(torch.cat(steps, dim=1), full[:, 4:])
     assert cache.pos == 3 * W and cache.len == W
+
+
+@pytest.mark.parametrize("kw", [{}, {"qk_norm": True}, {"pos_emb": "learned", "attention": "explicit"}])
+def test_decode_step_equals_the_cached_forward_past_the_context(kw):
+    """The static-shape step (what --compile traces) gives the cached forward's logits at every
+    position, also once a rotary cache slides (a learned-position model stops at its context)."""
+    model = _model(**kw)
+    W = model.config.block_size
+    n = W if kw.get("pos_emb") == "learned" else 3 * W
+    torch.manual_seed(3)
+    seq = torch.randint(0, 64, (2, n))
+    a, b = KVCache(model.config, 2, dtype=torch.float64), KVCache(model.config, 2, dtype=torch.float64)
+    with torch.no_grad():
+        model(seq[:, :4], cache=a)
+        model(seq[:, :4], cache=b)
+        for t in range(4, n):
+            want = model(seq[:, t:t + 1], cache=a)
+            got = model.decode_step(seq[:, t:t + 1], torch.tensor(b.pos), b)
+            b.advance(1)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)   # rotary angles are float32 in both
+    assert b.pos == a.pos == n and b.len == a.len
+
+
+@pytest.mark.skipif(not __import__("shutil").which("g++") and not __import__("shutil").which("c++"),
+                    reason="torch.compile on a CPU needs a C++ compiler")
+def test_compiled_decoding_gives_the_tokens_of_eager_decoding():
+    model = _model(block_size=8).float()       # past the context of 8: the sliding cache too
+    prompt = torch.randint(0, 64, (1, 3))
+    eager = generate(model, prompt, 20, temperature=0)
+    assert torch.equal(generate(model, prompt, 20, temperature=0, compile=True), eager)
+    assert torch.equal(generate(model, prompt, 20, temperature=1.0, seed=4, compile=True),
+                       generate(model, prompt, 20, temperature=1.0, seed=4))
+
+
+def test_compile_needs_the_cache_and_a_gpt():
+    from fromzero.models.rnn_lm import RNNLM, rnn_lm_config
+
+    with pytest.raises(FromzeroError, match="KV cache"):
+        generate(_model(), torch.zeros(1, 1, dtype=torch.long), 2, use_cache=False, compile=True)
+    with pytest.raises(FromzeroError, match="only a GPT"):
+        generate(RNNLM(rnn_lm_config("tiny")), torch.zeros(1, 1, dtype=torch.long), 2, compile=True)

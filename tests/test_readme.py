@@ -50,9 +50,19 @@ RUN = {
     "fromzero train forecast --data ett --target OT": f"{TINY_FORECAST} --lookback 24 --horizon 4",
     "fromzero train forecast --data sales.csv --target units": TINY_FORECAST,
     "fromzero scratch train --model cnn": "--epochs 1 --limit 256 --width 4 --no-progress",
+    "fromzero explain runs/mnist-cnn examples/digit-7.png": "",
+    "fromzero train mnist-cnn --dp-epsilon 3 --out runs/mnist-dp": TINY_MNIST,
+    "fromzero audit-privacy runs/mnist-dp": "--examples 64",
     "fromzero COMMAND --help": "",      # every command's --help (see commands())
     "fromzero pretrain gpt --data tang-poems --preset tang-char --out runs/tang --threads 1": TINY_GPT,
     'fromzero generate runs/tang --prompt "春風" --max-new-tokens 120 --seed 1': "--max-new-tokens 5",
+    # docs/challenges.md
+    "fromzero train mnist-cnn --out runs/mnist": TINY_MNIST,
+    "fromzero audit-privacy runs/mnist": "--examples 64",
+    "fromzero train mnist-cnn --dp-epsilon 3 --dp-delta 1e-5 --dp-max-grad-norm 0.5 --out runs/mnist-dp2":
+        TINY_MNIST,
+    "fromzero explain runs/mnist examples/digit-7.png": "",
+    'fromzero explain runs/gpt "ROMEO: But soft"': "",
     # docs/distributed.md
     "fromzero pretrain gpt --preset shakespeare-char": TINY_GPT,
     # docs/speedrun.md
@@ -65,6 +75,7 @@ RUN = {
     "fromzero finetune runs/gpt-movies --task my_reviews.csv --out runs/mine": "--epochs 1",
     "fromzero evaluate runs/sst2": "--data-dir sst2-small",
     'fromzero predict runs/sst2 "A gorgeous, witty, seductive movie."': "",
+    'fromzero explain runs/sst2 "A gorgeous, witty, seductive movie."': "",
     # docs/gpt.md
     "fromzero pretrain gpt --data shakespeare --preset shakespeare-char --out runs/shakespeare": TINY_GPT,
     'fromzero generate runs/shakespeare --prompt "ROMEO:" --max-new-tokens 300 --seed 0': "--max-new-tokens 5",
@@ -104,6 +115,10 @@ MULTI = "several processes, GPUs or machines (tests/distributed runs 1 vs 2 proc
 SKIPPED = {
     ACTIVATE: "checked by test_activation_puts_fromzero_on_the_path",
     "make test": "the test suite itself, which is running this test",
+    'fromzero generate RUN --prompt "..." --compile': "compiles the decode step (~45 s on 2 cores): "
+                                                      "tests/test_generate.py compiles it on a tiny model",
+    "fromzero explain runs/mnist --check": "the checks need a well-trained model (exit status 1 when one fails): "
+                                           "tests/explain runs them on a CNN trained for them",
     "fromzero train mnist-cnn --nproc 2 --strategy ddp": "2 processes: " + MULTI,
     "fromzero pretrain gpt --preset gpt2 --data corpus/ --nproc 8": "8 processes of GPT-2 on a user's corpus: " + MULTI,
     "torchrun --standalone --nproc-per-node 8 -m fromzero pretrain gpt --preset gpt2 --data corpus/":

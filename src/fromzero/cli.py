@@ -33,7 +33,7 @@ from .models.configs import GPT_PRESETS, RNN_PRESETS, GPTConfig, RNNLMConfig
 from .recipes.configs import (FORECAST_RECIPES, GPT_RECIPES, MNIST_SPEEDRUN, RNN_RECIPES, FinetuneConfig,
                               ForecastConfig, GenerateConfig, MnistConfig, PretrainConfig, ScratchTrainConfig,
                               TextRNNConfig, device_opt)
-from .recipes.runs import check_run, evaluate_run, is_text, prediction_inputs, predict_many
+from .recipes.runs import audit_run, check_run, evaluate_run, is_text, prediction_inputs, predict_many
 
 
 # --- the options of a command beyond its recipe's config -----------------------------------------
@@ -142,6 +142,34 @@ class GenerateArgs:
 class EvaluateArgs:
     run: str = _run("run directory written by a train/pretrain/finetune command")
     data_dir: str | None = opt(None, "folder with the test data", shown="the embedded copy")
+    device: str = device_opt()
+
+
+@dataclass
+class ExplainArgs:
+    run: str = _run("run directory of an image classifier (fromzero train mnist-cnn), a GPT (fromzero pretrain gpt) "
+                    "or a fine-tuned text classifier (fromzero finetune)")
+    input: list = opt(None, "what to explain: image files for an image classifier, prompts for a GPT, texts for a "
+                      "text classifier (quote each)", positional=True, metavar="INPUT")
+    out: str | None = opt(None, "folder for the PNG, HTML and JSON files", shown="RUN/explain")
+    check: bool = opt(False, "run the sanity checks instead (model randomization, deletion, completeness; "
+                      "attention rows) and exit with status 1 if one fails (the edge-detector control is meant "
+                      "to fail randomization: it ignores the model)")
+    examples: int | None = opt(None, "with --check: test images, or random token sequences for a text model",
+                               range=">= 1", shown="100 images, 10 sequences")
+    data_dir: str | None = opt(None, "with --check: folder with the test images", shown="the run's own, else the "
+                               "embedded copy")
+    device: str = device_opt()
+
+
+@dataclass
+class AuditArgs:
+    run: str = _run("run directory of an image classifier (fromzero train mnist-cnn) or a fine-tuned text "
+                    "classifier (fromzero finetune)")
+    examples: int = opt(5000, "training examples (members) and as many test examples (non-members) to attack",
+                        range=">= 1")
+    data_dir: str | None = opt(None, "folder with the run's data", shown="the run's own, else the embedded copy")
+    json: bool = opt(False, "print the result as JSON")
     device: str = device_opt()
 
 
@@ -364,6 +392,83 @@ def format_csv(results: list[dict]) -> str:
     return out.getvalue()
 
 
+def explain(o: dict) -> None:
+    a = given(ExplainArgs, o)
+    check_run(a.run, "explain")
+    from .explain.runs import check_explanations, explain_run  # lazy: --help must not import torch
+
+    if a.check:
+        if a.input:
+            raise ConfigError("explain --check: expected only RUN, got INPUT arguments too")
+        r = check_explanations(a.run, a.examples, data_dir=a.data_dir, device=a.device)
+        print(format_checks(r))
+        failed = [k for k, v in _check_results(r) if not v["passed"] and "control" not in k]
+        if failed:
+            raise DataError(f"explain --check: {len(failed)} check(s) failed: {', '.join(failed)}")
+        return
+    if not a.input:
+        raise ConfigError("explain: expected at least one INPUT (an image file, a prompt for a GPT, a text for a "
+                          "text classifier), or --check")
+    if "examples" in o or "data_dir" in o:
+        print("note: --examples and --data-dir apply to --check only", file=sys.stderr)
+    for r in explain_run(a.run, list(a.input), a.out, device=a.device):   # each printed as soon as it is done
+        what = f"{r['class']} ({r['probability'] * 100:.1f}%)" if "class" in r else \
+            f"next token {r['next_token']!r} ({r['probability'] * 100:.1f}%)"
+        if "token_attributions" in r:
+            top = sorted(zip(r["tokens"], r["token_attributions"]), key=lambda t: -t[1])[:5]
+            what += "; tokens that pushed toward it most: " + ", ".join(f"{t!r} {v:+.3f}" for t, v in top)
+        if r.get("note"):
+            print(r["note"] if r["note"].startswith("note:") else f"note: {r['note']}", file=sys.stderr)
+        print(f"{r['input']}: {what}" + "".join(f"\n  {r[k]}" for k in ("png", "html", "json") if k in r),
+              flush=True)
+
+
+def _check_results(r: dict):
+    for kind in ("randomization", "deletion"):
+        for method, v in r.get(kind, {}).items():
+            yield f"{kind} {method}" + (" (control: ignores the model)" if method == "edges" else ""), v
+    for kind in ("completeness", "attention"):
+        if kind in r:
+            yield kind, r[kind]
+
+
+def format_checks(r: dict) -> str:
+    """The sanity checks as lines: each check, its measure, PASS or FAIL (the edge-detector control
+    is expected to fail randomization: it ignores the model)."""
+    lines = [f"sanity checks of {r['run']} on " + (f"{r['images']} test images" if "images" in r
+                                                   else f"{r['sequences']} random token sequences")]
+    for name, v in _check_results(r):
+        if name.startswith("randomization"):
+            m = f"Spearman {v['spearman']:.3f} (must be < 0.5: the map changes when the weights are random)"
+        elif name.startswith("deletion"):
+            m = (f"probability drop {v['top_drop']:.3f} for the top 10% pixels vs {v['random_drop']:.3f} for "
+                 f"random ones: {v['ratio']:.1f}x (must be >= 2x, and the drop >= 0.05)")
+        elif name == "completeness":
+            m = (f"Integrated Gradients sum vs f(input) - f(baseline): max error "
+                 f"{v['max_relative_error'] * 100:.2f}% (<= 1%)")
+        else:
+            m = f"rows sum to 1 (max error {v['max_row_error']:.1e}), above the diagonal {v['max_above_diagonal']:g}"
+        verdict = "PASS" if v["passed"] else "FAIL" + (" as expected" if "control" in name else "")
+        lines.append(f"  {verdict}  {name}: {m}")
+    return "\n".join(lines)
+
+
+def audit_privacy(o: dict) -> None:
+    a = given(AuditArgs, o)
+
+    r = audit_run(a.run, n=a.examples, data_dir=a.data_dir, device=a.device)
+    if a.json:
+        print(json.dumps(r))
+        return
+    eps = f"trained with differential privacy, ε = {r['epsilon']:.3g}" if r.get("epsilon") is not None \
+        else "trained without differential privacy"
+    print(f"membership inference (loss threshold, Yeom et al. 2018) on {a.run} ({eps}):\n"
+          f"  {r['examples_per_group']} {r['members']} vs {r['examples_per_group']} {r['non_members']}\n"
+          f"  mean loss: members {r['member_loss']:.4f}, non-members {r['non_member_loss']:.4f}\n"
+          f"  attack ROC AUC {r['auc']:.4f} (0.5 = no better than a coin toss), advantage (best TPR - FPR) "
+          f"{r['advantage']:.4f}")
+
+
 def scratch_train(o: dict) -> None:
     from .scratch.train import train_mnist  # lazy: --help must not import numpy
 
@@ -442,6 +547,22 @@ COMMANDS: dict[str, Command] = {
         "is an error line of its own, the others are still answered, and the exit status is then 1. Language "
         "models: use fromzero generate.",
         [PredictArgs], predict),
+    "explain": Command(
+        "explain a model's answer: attribution maps of images, attention and token attributions of text",
+        "Image classifier: for each image file, a PNG with the input and three attribution maps (gradient saliency, "
+        "Integrated Gradients, Grad-CAM; Captum) and a JSON of the class, its probability and the maps. GPT: for "
+        "each prompt, a PNG of the attention weights of every layer and head, an HTML page of the prompt's tokens "
+        "coloured by how much each pushed toward the predicted next token (Integrated Gradients on the embeddings), "
+        "and a JSON. Fine-tuned text classifier: the HTML page and JSON for the predicted class. --check runs the "
+        "sanity checks (Adebayo et al. 2018 model randomization, Petsiuk et al. 2018 deletion, Integrated Gradients' "
+        "completeness; attention rows) on test data (docs/challenges.md).", [ExplainArgs], explain),
+    "audit-privacy": Command(
+        "measure what a trained classifier leaks about its training data",
+        "Run a membership-inference attack (Yeom et al. 2018: guess 'trained on it' when the loss is low) on a "
+        "saved image classifier or fine-tuned text classifier: its training examples against as many test "
+        "examples. Prints the attack's ROC AUC "
+        "(0.5: nothing leaks through the loss) and advantage; a run trained with --dp-epsilon also shows its ε "
+        "(docs/challenges.md).", [AuditArgs], audit_privacy),
     "scratch train": Command(
         "train an MLP or a CNN on MNIST with the NumPy ops",
         "Train a NumPy-only MLP (784-256-10) or CNN (conv5x5-relu-maxpool-dense) on MNIST with hand-written "

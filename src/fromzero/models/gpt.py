@@ -244,6 +244,43 @@ class GPT(nn.Module):
             cache.advance(T)
         return x
 
+    def decode_step(self, tok, pos, cache):
+        """The next-token logits (B, 1, vocab_size) for one new token per sequence, ``tok`` (B, 1),
+        at absolute position ``pos`` (a 0-dim long tensor: ``cache.pos``), with static shapes, so
+        that ``torch.compile`` traces it once for every position (``generate(compile=True)``).
+
+        The same numbers as ``forward(tok, cache=cache)``: the token's key and value go to slot
+        ``pos % max_len`` of the cache's buffers, the query attends to all of them with a mask that
+        hides the slots not yet filled, and rotary angles are computed from ``pos`` (real
+        arithmetic: the turn of ``apply_rope`` written with cos and sin). The caller advances the cache.
+        """
+        c, B = self.config, tok.size(0)
+        x = self.wte(tok)                                                       # (B, 1, C)
+        if self.wpe is not None:
+            x = x + self.wpe(pos.view(1))
+        slot = (pos % cache.max_len).view(1)
+        seen = (torch.arange(cache.max_len, device=tok.device) <= pos).view(1, 1, 1, -1)  # (1, 1, 1, max_len)
+        if c.pos_emb == "rope":
+            inv_freq = c.rope_base ** (-torch.arange(0, c.head_size, 2, device=tok.device) / c.head_size)
+            angle = pos * inv_freq                                              # (hs/2,)
+            cos, sin = angle.cos(), angle.sin()
+        for i, block in enumerate(self.blocks):
+            a = block.attn
+            qkv = a.qkv(block.norm1(x)).view(B, 1, 3, a.n_head, a.hs)
+            qk, v = qkv[:, :, :2], qkv[:, :, 2]
+            if a.qk_norm:
+                qk = a.norm_qk(qk, (a.hs,))
+            if c.pos_emb == "rope":                                             # pairs (re, im) turned
+                re, im = qk.unflatten(-1, (-1, 2)).unbind(-1)
+                qk = torch.stack((re * cos - im * sin, re * sin + im * cos), -1).flatten(-2)
+            q, k = qk.unbind(2)                                                 # (B, 1, nh, hs)
+            cache.ks[i].index_copy_(2, slot, k.transpose(1, 2))
+            cache.vs[i].index_copy_(2, slot, v.transpose(1, 2))
+            y = F.scaled_dot_product_attention(q.transpose(1, 2), cache.ks[i], cache.vs[i], attn_mask=seen)
+            x = x + a.proj(y.transpose(1, 2).reshape(B, 1, c.n_embd))
+            x = x + block.mlp(block.norm2(x))
+        return self.lm_head(self.norm_f(x))                                     # (B, 1, vocab_size)
+
     def hidden_states(self, idx):
         """The final normalised hidden states (B, T, n_embd) of ``idx`` (B, T), before the output
         layer: what a task head reads when fine-tuning (``fromzero.models.classifier``)."""

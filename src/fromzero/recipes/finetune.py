@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..checkpoint import continue_config, load_model, open_run, save_model
 
@@ -38,7 +39,8 @@ from ..errors import CheckpointError, ConfigError
 from ..kernels import use_kernels
 from ..lora import merge_lora
 from ..models.classifier import ClassifierConfig, GPTClassifier, count_params, freeze, param_groups
-from ..text.labelled import (BUILTIN_TASKS, LabelledTask, PaddedBatches, encode_texts, load_task,
+from ..privacy.audit import membership_inference
+from ..text.labelled import (BUILTIN_TASKS, LabelledTask, LabelledText, PaddedBatches, encode_texts, load_task,
                              normalize_text, read_labelled)
 from ..text.tokenizer import load_tokenizer, save_tokenizer
 from ..train import KeepBest, Trainer, place
@@ -253,6 +255,34 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     trainer = Trainer(model, loss="sparse_categorical_crossentropy", metrics=["accuracy"], device=device,
                       verbose=0)
     return trainer.evaluate(batches)
+
+
+@torch.no_grad()
+def audit_run(run_dir, n: int = 5000, data_dir=None, device="auto", seed: int = 0) -> dict:
+    """The membership-inference attack (``fromzero.privacy.audit``) on a saved text classifier:
+    ``n`` of its training texts (members) against ``n`` test texts (non-members)."""
+    device = resolve_device(device)
+    spec, model, tok = _load(run_dir, device)
+    name, cols = spec["data"], (spec.get("text_column", "text"), spec.get("label_column", "label"))
+    task = load_task(name, data_dir, *cols, verbose=False) if name in BUILTIN_TASKS else \
+        load_task(data_dir or name, None, *cols, verbose=False)
+    if task.test is None:
+        raise CheckpointError(f"task {name!r} has no test split to compare the training texts with; give a "
+                              "folder with train and test files with --data-dir")
+    g = torch.Generator().manual_seed(seed)
+    k = min(n, len(task.train), len(task.test))
+    model.eval()
+    losses = []
+    for split in (task.train, task.test):
+        pick = torch.randperm(len(split), generator=g)[:k].tolist()
+        part = LabelledText([split.texts[i] for i in pick], [split.labels[i] for i in pick], split.path)
+        batches = _batches(tok, part, spec["labels"], spec.get("max_length") or model.gpt.config.block_size, 128,
+                           what="audit")
+        losses.append(torch.cat([F.cross_entropy(model(x.to(device)).float(), y.to(device), reduction="none").cpu()
+                                 for x, y in batches]))
+    return {**membership_inference(*losses), "epsilon": None,
+            "members": f"training texts ({task.sources.get('train', name)})",
+            "non_members": f"test texts ({task.sources.get('test', name)})"}
 
 
 @torch.no_grad()

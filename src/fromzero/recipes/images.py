@@ -14,6 +14,7 @@ from ..io import read_json
 from ..datasets import load_mnist
 from ..device import resolve_device
 from ..errors import DataError
+from ..privacy.audit import example_losses, membership_inference
 from ..train import Trainer
 from .mnist import to_inputs
 
@@ -26,6 +27,27 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     trainer = Trainer(model, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       device=device, verbose=0)
     return trainer.evaluate((to_inputs(x), torch.from_numpy(y)))
+
+
+def audit_run(run_dir, n: int = 5000, data_dir=None, device="auto", seed: int = 0) -> dict:
+    """The membership-inference attack (``fromzero.privacy.audit``) on a saved image run: ``n``
+    of its training images (members) against ``n`` test images (non-members)."""
+    run_dir = Path(run_dir)
+    spec, cfg = read_json(run_dir / "model.json"), read_json(run_dir / "train_config.json")
+    model = load_model(run_dir).to(resolve_device(device))
+    dev = next(model.parameters()).device
+    name = spec.get("dataset", "mnist")
+    xtr, ytr = load_mnist("train", data_dir or cfg.get("data_dir"), name)
+    xtr, ytr = xtr[:cfg.get("limit")], ytr[:cfg.get("limit")]   # what the run trained on
+    xte, yte = load_mnist("test", data_dir or cfg.get("data_dir"), name)
+    g = torch.Generator().manual_seed(seed)
+    k = min(n, len(xtr), len(xte))
+    i, j = torch.randperm(len(xtr), generator=g)[:k], torch.randperm(len(xte), generator=g)[:k]
+    losses = [example_losses(model, to_inputs(x[idx.numpy()]).to(dev), torch.from_numpy(y[idx.numpy()]).long().to(dev))
+              for x, y, idx in ((xtr, ytr, i), (xte, yte, j))]
+    metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else {}
+    return {**membership_inference(*(l.cpu() for l in losses)), "epsilon": metrics.get("epsilon"),
+            "members": f"training images ({name})", "non_members": f"test images ({name})"}
 
 
 # Bigger than any photo worth classifying; a header that claims more is refused before decoding.

@@ -16,6 +16,8 @@ from .. import distributed as dist
 from ..device import seed_everything
 from ..models.cnn import build_model
 from .configs import MNIST_DEMO as DEMO, MnistConfig  # noqa: F401
+from ..errors import ConfigError
+from ..privacy import DifferentialPrivacy
 from ..train import StopAtTarget, Trainer, place
 from ..train.muon import Muon, muon_param_groups
 from ..train.schedules import WarmupCosine, WarmupLinear
@@ -41,8 +43,12 @@ def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1, resume
     Example:
         >>> metrics = train_mnist("runs/mnist", MnistConfig(epochs=1))  # doctest: +SKIP
     """
-    dist.init((config or MnistConfig()).device)
-    start = dataclasses.asdict(config or MnistConfig())
+    c = config or MnistConfig()
+    if not c.dp_epsilon and (c.dp_delta is not None or c.dp_max_grad_norm != 1.0):  # before the run folder
+        raise ConfigError("--dp-delta and --dp-max-grad-norm apply to differentially private training: give "
+                          "--dp-epsilon too")
+    dist.init(c.device)
+    start = dataclasses.asdict(c)
     with open_run(out, "train mnist-cnn", start, resume, overwrite) as run:
         cfg = continue_config(run, config, MnistConfig, MAY_CHANGE, "train mnist-cnn --resume")
         return _train(run.dir, cfg, verbose, resume)
@@ -67,10 +73,11 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
                 "constant": lambda: None}[cfg.schedule]()
     out = check_writable_dir(out)   # before the first epoch, not at its end
     stop = [StopAtTarget("val_accuracy", cfg.stop_at_accuracy, mode="max")] if cfg.stop_at_accuracy else []
+    dp = [DifferentialPrivacy(cfg.dp_epsilon, cfg.dp_delta, cfg.dp_max_grad_norm)] if cfg.dp_epsilon else []
     trainer = Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
                       optimizer=_optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       lr=cfg.lr if cfg.optimizer == "adam" else None, schedule=schedule, device=device,
-                      run_dir=out, verbose=verbose, callbacks=stop)
+                      run_dir=out, verbose=verbose, callbacks=stop + dp)
     trainer.fit((x_train, y_train), epochs=cfg.epochs, batch_size=cfg.batch_size,
                 validation_data=(x_test, y_test), seed=cfg.seed, resume=resume)
     metrics = trainer.evaluate((x_test, y_test))
@@ -78,7 +85,9 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
                                   "classes": _classes(cfg.dataset), "input": "greyscale 28x28, [0, 1]"})
     if dist.is_main():
         save_json(out / "train_config.json", cfg.__dict__)
-        save_json(out / "metrics.json", {"test_" + k: v for k, v in metrics.items()})
+        privacy = {"epsilon": dp[0].epsilon, "delta": dp[0].delta, "noise_multiplier": dp[0].noise_multiplier,
+                   "max_grad_norm": cfg.dp_max_grad_norm} if dp else {}
+        save_json(out / "metrics.json", {**{"test_" + k: v for k, v in metrics.items()}, **privacy})
     return metrics
 
 

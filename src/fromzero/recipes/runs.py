@@ -34,21 +34,22 @@ class RunKind:
 _LM = "fromzero.recipes.gpt"
 # (task, model family or None for any) -> the kind; a family entry wins over the task's own.
 KINDS = {("image-classification", None): RunKind("an image classifier", "fromzero.recipes.images",
-                                                 ("predict", "evaluate")),
+                                                 ("predict", "evaluate", "explain", "audit-privacy")),
          ("forecast", None): RunKind("a forecaster", "fromzero.recipes.forecast", ("predict", "evaluate")),
          ("language-modeling", "gpt"): RunKind("a GPT language model", _LM,
-                                               ("generate", "evaluate", "finetune", "pretrain gpt --init")),
+                                               ("generate", "evaluate", "explain", "finetune", "pretrain gpt --init")),
          ("language-modeling", None): RunKind("a language model", _LM, ("generate", "evaluate")),
          ("rnn-text-classification", None): RunKind("a text classifier", "fromzero.recipes.rnn_text",
                                                     ("predict", "evaluate")),
          ("text-classification", None): RunKind("a text classifier", "fromzero.recipes.finetune",
-                                                ("predict", "evaluate"))}
+                                                ("predict", "evaluate", "explain", "audit-privacy"))}
 # task -> recipe module
 TASKS = {task: kind.recipe for (task, family), kind in KINDS.items() if family is None}
 # what a command needs, in words (for the end of the message)
 NEEDS = {"generate": "a language model", "finetune": "a GPT language model, written by fromzero pretrain gpt",
          "pretrain gpt --init": "a GPT language model, written by fromzero pretrain gpt",
-         "predict": "a classifier or a forecaster"}
+         "predict": "a classifier or a forecaster", "audit-privacy": "an image classifier or a fine-tuned text classifier",
+         "explain": "an image classifier, a GPT language model or a fine-tuned text classifier"}
 
 
 def _or(words) -> str:
@@ -110,6 +111,11 @@ def recipe_for(run_dir, command: str = "evaluate"):
 def evaluate_run(run_dir, **kwargs) -> dict:
     """Evaluate a saved run on its task's test data (``fromzero evaluate RUN``)."""
     return recipe_for(run_dir, "evaluate").evaluate_run(run_dir, **kwargs)
+
+
+def audit_run(run_dir, **kwargs) -> dict:
+    """The membership-inference attack on a saved run (``fromzero audit-privacy RUN``)."""
+    return recipe_for(run_dir, "audit-privacy").audit_run(run_dir, **kwargs)
 
 
 def predict_many(run_dir, inputs: list, **kwargs) -> list[dict]:

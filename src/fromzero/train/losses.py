@@ -52,6 +52,21 @@ LOSSES = {
 }
 
 
+# each named loss -> the (B,) losses of the examples of a batch, whose mean it is (differential
+# privacy clips each example's gradient: fromzero.privacy.dp)
+PER_EXAMPLE = {
+    sparse_categorical_crossentropy: lambda logits, y: F.cross_entropy(
+        logits.flatten(0, -2), y.reshape(-1).long(), reduction="none").view(logits.shape[:-1]).flatten(1).mean(1)
+    if logits.dim() > 2 else F.cross_entropy(logits, y.long(), reduction="none"),
+    categorical_crossentropy: lambda logits, y: F.cross_entropy(logits, _as_index(y, logits.shape[-1]),
+                                                                reduction="none"),
+    binary_crossentropy: lambda logits, y: F.binary_cross_entropy_with_logits(
+        logits.squeeze(-1), y.float().reshape(logits.squeeze(-1).shape), reduction="none").reshape(len(y), -1).mean(1),
+    mse: lambda out, y: F.mse_loss(out, y.to(out.dtype).reshape(out.shape), reduction="none").reshape(len(out), -1).mean(1),
+    mae: lambda out, y: F.l1_loss(out, y.to(out.dtype).reshape(out.shape), reduction="none").reshape(len(out), -1).mean(1),
+}
+
+
 def get_loss(loss):
     """A loss callable from a name, a callable, or None (the model computes its own loss)."""
     if loss is None or callable(loss):

@@ -230,6 +230,9 @@ class Trainer:
     def _fit(self, train, epochs, steps_per_epoch, validation_data, validation_steps, batch_size, shuffle,
              seed, resume, max_steps, eval_every):
         data = as_batches(train, batch_size, shuffle, seed)
+        for cb in self.callbacks:  # a callback may draw batches its own way (DifferentialPrivacy: Poisson)
+            if hasattr(cb, "train_batches"):
+                data = cb.train_batches(self, data)
         self.train_data, self._accum = dist.shard(data, self.grad_accum)
         self._set_length(data, epochs, steps_per_epoch, max_steps, eval_every)
         self.val_data = None if validation_data is None else as_batches(validation_data, batch_size)
