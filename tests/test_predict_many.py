@@ -175,7 +175,7 @@ def test_paths_expand_helpers(tmp_path):
     (["generate", "{ft}", "--max-new-tokens", "3"],
      "{ft} is a text classifier: use fromzero predict, evaluate, explain or audit-privacy (fromzero generate "
      "takes a language model)"),
-    (["generate", "{forecast}"], "{forecast} is a forecaster: use fromzero predict or evaluate"),
+    (["generate", "{forecast}"], "{forecast} is a forecaster: use fromzero predict, evaluate or explain"),
     (["predict", "{gpt}", "hello"], "{gpt} is a GPT language model: use fromzero generate, evaluate, explain or finetune"),
     (["predict", "{lstm}", "hello"], "{lstm} is a language model: use fromzero generate or evaluate"),
     (["finetune", "{textrnn}"], "{textrnn} is a text classifier: use fromzero predict or evaluate"),

@@ -150,7 +150,8 @@ class ExplainArgs:
     run: str = _run("run directory of an image classifier (fromzero train mnist-cnn), a GPT (fromzero pretrain gpt) "
                     "or a fine-tuned text classifier (fromzero finetune)")
     input: list = opt(None, "what to explain: image files for an image classifier, prompts for a GPT, texts for a "
-                      "text classifier (quote each)", positional=True, metavar="INPUT")
+                      "text classifier (quote each), CSV files for a forecaster (their last rows are the input "
+                      "window)", positional=True, metavar="INPUT")
     out: str | None = opt(None, "folder for the PNG, HTML and JSON files", shown="RUN/explain")
     check: bool = opt(False, "run the sanity checks instead (model randomization, deletion, completeness; "
                       "attention rows) and exit with status 1 if one fails (the edge-detector control is meant "
@@ -412,8 +413,13 @@ def explain(o: dict) -> None:
     if "examples" in o or "data_dir" in o:
         print("note: --examples and --data-dir apply to --check only", file=sys.stderr)
     for r in explain_run(a.run, list(a.input), a.out, device=a.device):   # each printed as soon as it is done
-        what = f"{r['class']} ({r['probability'] * 100:.1f}%)" if "class" in r else \
-            f"next token {r['next_token']!r} ({r['probability'] * 100:.1f}%)"
+        if "by_variable" in r:
+            top = sorted(r["by_variable"].items(), key=lambda kv: -abs(kv[1]))[:5]
+            what = f"forecast of {r['target']}; variables that moved it most: " + \
+                ", ".join(f"{k} {v:+.3f}" for k, v in top)
+        else:
+            what = f"{r['class']} ({r['probability'] * 100:.1f}%)" if "class" in r else \
+                f"next token {r['next_token']!r} ({r['probability'] * 100:.1f}%)"
         if "token_attributions" in r:
             top = sorted(zip(r["tokens"], r["token_attributions"]), key=lambda t: -t[1])[:5]
             what += "; tokens that pushed toward it most: " + ", ".join(f"{t!r} {v:+.3f}" for t, v in top)
@@ -553,7 +559,9 @@ COMMANDS: dict[str, Command] = {
         "Integrated Gradients, Grad-CAM; Captum) and a JSON of the class, its probability and the maps. GPT: for "
         "each prompt, a PNG of the attention weights of every layer and head, an HTML page of the prompt's tokens "
         "coloured by how much each pushed toward the predicted next token (Integrated Gradients on the embeddings), "
-        "and a JSON. Fine-tuned text classifier: the HTML page and JSON for the predicted class. --check runs the "
+        "and a JSON. Fine-tuned text classifier: the HTML page and JSON for the predicted class. Forecaster: for each "
+        "CSV file, a heat map of which past steps and variables moved the forecast (Integrated Gradients) and a "
+        "JSON. --check runs the "
         "sanity checks (Adebayo et al. 2018 model randomization, Petsiuk et al. 2018 deletion, Integrated Gradients' "
         "completeness; attention rows) on test data (docs/challenges.md).", [ExplainArgs], explain),
     "audit-privacy": Command(

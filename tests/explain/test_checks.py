@@ -154,3 +154,22 @@ def test_token_attributions_add_up_to_the_score_change(kind):
         return abs(float(r["attributions"].sum()) - gap) / abs(gap)
     assert error(64) < 0.01
     assert error(2) > 0.01
+
+
+def test_explain_a_forecast_says_which_steps_and_variables_moved_it(tmp_path):
+    import math
+
+    rows = [f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00,{10 + 5 * math.sin(i / 24 * 6.28):.3f},"
+            f"{20 + 3 * math.cos(i / 24 * 6.28):.3f}" for i in range(300)]
+    (tmp_path / "load.csv").write_text("date,load,temp\n" + "\n".join(rows) + "\n")
+    r = run_cli(["train", "forecast", "--data", "load.csv", "--target", "load", "--epochs", "1", "--hidden", "4",
+                 "--lookback", "12", "--horizon", "3", "--out", "fc"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = run_cli(["explain", "fc", "load.csv"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    result = json.loads((tmp_path / "fc" / "explain" / "load.explain.json").read_text())
+    assert result["variables"] == ["load", "temp"] and len(result["attributions"]) == 12
+    assert result["completeness_error"] < 0.01 and result["target"] == "load"
+    assert (tmp_path / "fc" / "explain" / "load.explain.png").is_file()
+    r = run_cli(["explain", "fc", "--check"], tmp_path)
+    assert r.returncode == 1 and "completeness_error" in r.stderr

@@ -23,12 +23,14 @@ from ..io import check_writable_dir, read_json
 from ..recipes.images import load_image
 from ..recipes.mnist import to_inputs
 from ..recipes.finetune import encoding_note
+from ..recipes.forecast import input_window
 from ..recipes.runs import check_run
 from ..text.labelled import encode_texts, normalize_text
 from ..text.tokenizer import load_tokenizer
 from .attention import attention_maps, save_attention_grid
 from .checks import COMPLETENESS_TOL, attention_check, image_checks
 from .images import attribution_maps, save_overlay
+from .series import save_heatmap, window_attributions
 from .tokens import save_html, token_attributions
 
 
@@ -62,6 +64,8 @@ def explain_run(run_dir, inputs: list, out=None, device="cpu"):
         taken.update(p.resolve() for p in _paths(out, stem))
         if image:
             yield _explain_image(model, spec, x, out, stem)
+        elif spec["task"] == "forecast":
+            yield _explain_forecast(model, spec, run_dir, x, out, stem)
         elif spec["task"] == "text-classification":
             yield _explain_text(model, spec, run_dir, x, out, stem)
         else:
@@ -115,6 +119,25 @@ def _explain_prompt(model, run_dir, prompt: str, out: Path, stem: str) -> dict:
     return result
 
 
+def _explain_forecast(model, spec, run_dir, path, out: Path, stem: str) -> dict:
+    x, series = input_window(run_dir, path, model)
+    x = x.to(next(model.parameters()).device)
+    names = list(spec["inputs"]) + [f"time feature {i + 1}" for i in range(x.shape[-1] - len(spec["inputs"]))]
+    target = spec["targets"][0]
+    r = window_attributions(model, x, target=0)
+    png, js = out / f"{stem}.explain.png", out / f"{stem}.explain.json"
+    save_heatmap(r["attributions"], names, png, f"{Path(path).name}: what drove the forecast of {target} "
+                 f"(summed over {model.config.horizon} steps)")
+    a = r["attributions"]
+    gap = r["score"] - r["baseline_score"]
+    result = {"input": str(path), "target": target, "variables": names,
+              "attributions": [[round(float(v), 6) for v in row] for row in a],
+              "by_variable": {n: round(float(v), 6) for n, v in zip(names, a.sum(0))},
+              "completeness_error": abs(float(a.sum()) - gap) / max(abs(gap), 1e-6), "png": str(png), "json": str(js)}
+    js.write_text(json.dumps(result))
+    return result
+
+
 def _ig_json(ig: dict) -> dict:
     a = ig["attributions"]
     gap = ig["score"] - ig["baseline_score"]
@@ -148,6 +171,9 @@ def check_explanations(run_dir, examples: int | None = None, data_dir=None, devi
     ``examples`` test images; a GPT's attention (and a text model's token attributions: their
     completeness) on ``examples`` random token sequences."""
     spec = check_run(run_dir, "explain")
+    if spec["task"] == "forecast":
+        raise FromzeroError("explain --check: the checks cover image classifiers and text models; for a forecaster, "
+                            "each explanation's JSON gives its completeness_error")
     model = load_model(run_dir, resolve_device(device))
     dev = next(model.parameters()).device
     if spec["task"] == "image-classification":

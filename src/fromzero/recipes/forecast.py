@@ -380,6 +380,22 @@ def predict_many(run_dir, inputs: list, device="auto", top: int = 0) -> list[dic
     return results
 
 
+def input_window(run_dir, path, model) -> tuple[torch.Tensor, object]:
+    """The model's input (1, lookback, features) from the last rows of the CSV file ``path``, scaled
+    as in training (time features after the columns, with ``--time-features``), and the series."""
+    spec, cfg, scaler = _load(run_dir)
+    c = model.config
+    series = load_series(path, cfg.time_col, columns=spec["inputs"])
+    if len(series) < c.lookback:
+        raise DataError(f"{series.source}: {len(series)} rows, the model needs the last {c.lookback}")
+    if spec.get("time_features") and series.times is None:
+        raise DataError(f"{series.source}: no time column; the model was trained with --time-features and "
+                        "needs the rows' dates (a first column of dates, or --time-col in training)")
+    z = scaler.transform(series.values[-c.lookback:])
+    cov = time_features(series.times)[-c.lookback:] if spec.get("time_features") else np.zeros((c.lookback, 0))
+    return torch.from_numpy(np.concatenate([z, cov], axis=1)).float()[None], series
+
+
 def predict_run(run_dir, inputs, device="auto", top: int = 0, model=None) -> dict:
     """Forecast the ``horizon`` steps after the last row of the CSV file ``inputs`` (original units).
 
@@ -389,15 +405,7 @@ def predict_run(run_dir, inputs, device="auto", top: int = 0, model=None) -> dic
     spec, cfg, scaler = _load(run_dir)
     model = model or load_model(run_dir)
     c = model.config
-    series = load_series(inputs, cfg.time_col, columns=spec["inputs"])
-    if len(series) < c.lookback:
-        raise DataError(f"{series.source}: {len(series)} rows, the model needs the last {c.lookback}")
-    if spec.get("time_features") and series.times is None:
-        raise DataError(f"{series.source}: no time column; the model was trained with --time-features and "
-                        "needs the rows' dates (a first column of dates, or --time-col in training)")
-    z = scaler.transform(series.values[-c.lookback:])
-    cov = time_features(series.times)[-c.lookback:] if spec.get("time_features") else np.zeros((c.lookback, 0))
-    x = torch.from_numpy(np.concatenate([z, cov], axis=1)).float()[None]
+    x, series = input_window(run_dir, inputs, model)
     with torch.no_grad():
         pred = scaler.inverse(model(x)[0].double().numpy(), c.targets)          # (H, T)
     names = spec["targets"]

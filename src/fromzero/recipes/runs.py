@@ -35,7 +35,7 @@ _LM = "fromzero.recipes.gpt"
 # (task, model family or None for any) -> the kind; a family entry wins over the task's own.
 KINDS = {("image-classification", None): RunKind("an image classifier", "fromzero.recipes.images",
                                                  ("predict", "evaluate", "explain", "audit-privacy")),
-         ("forecast", None): RunKind("a forecaster", "fromzero.recipes.forecast", ("predict", "evaluate")),
+         ("forecast", None): RunKind("a forecaster", "fromzero.recipes.forecast", ("predict", "evaluate", "explain")),
          ("language-modeling", "gpt"): RunKind("a GPT language model", _LM,
                                                ("generate", "evaluate", "explain", "finetune", "pretrain gpt --init")),
          ("language-modeling", None): RunKind("a language model", _LM, ("generate", "evaluate")),
@@ -49,7 +49,7 @@ TASKS = {task: kind.recipe for (task, family), kind in KINDS.items() if family i
 NEEDS = {"generate": "a language model", "finetune": "a GPT language model, written by fromzero pretrain gpt",
          "pretrain gpt --init": "a GPT language model, written by fromzero pretrain gpt",
          "predict": "a classifier or a forecaster", "audit-privacy": "an image classifier or a fine-tuned text classifier",
-         "explain": "an image classifier, a GPT language model or a fine-tuned text classifier"}
+         "explain": "an image classifier, a GPT language model, a fine-tuned text classifier or a forecaster"}
 
 
 def _or(words) -> str:
