@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..errors import FromzeroError
 from ..models.gpt import causal_mask
+from .images import save_figure
 
 
 @contextlib.contextmanager
@@ -81,6 +82,4 @@ def save_attention_grid(att: torch.Tensor, tokens: list[str], path, title: str =
     fig.supylabel("query: the token looking")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -23,6 +23,8 @@ import copy
 import torch
 from torch import nn
 
+from ..train.metrics import mean_ranks
+
 from .images import IG_STEPS, METHODS, attribution_maps, edge_map
 
 RANDOMIZATION_MAX = 0.5      # the mean Spearman correlation a map must stay below
@@ -34,17 +36,7 @@ COMPLETENESS_TOL = 0.01      # |Σ IG − (f(x) − f(x₀))| / |f(x) − f(x₀
 def spearman(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Spearman rank correlation of each row of ``a`` with the same row of ``b`` (N, D) -> (N,);
     tied values share their mean rank."""
-    def ranks(v):
-        v = v.double()
-        order = v.argsort(-1)
-        r = torch.empty_like(v).scatter_(-1, order, torch.arange(v.size(-1), dtype=v.dtype).expand_as(v).contiguous())
-        out = torch.empty_like(r)
-        for i in range(v.size(0)):                       # ties: their mean rank
-            _, inv = torch.unique(v[i], return_inverse=True)
-            mean = torch.zeros(int(inv.max()) + 1, dtype=v.dtype).index_add_(0, inv, r[i]) / torch.bincount(inv)
-            out[i] = mean[inv]
-        return out
-    ra, rb = ranks(a.flatten(1)), ranks(b.flatten(1))
+    ra, rb = mean_ranks(a.flatten(1)), mean_ranks(b.flatten(1))
     ra, rb = ra - ra.mean(-1, keepdim=True), rb - rb.mean(-1, keepdim=True)
     return (ra * rb).sum(-1) / (ra.norm(dim=-1) * rb.norm(dim=-1)).clamp_min(1e-12)
 

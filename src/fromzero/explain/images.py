@@ -105,6 +105,13 @@ def save_overlay(image: torch.Tensor, maps: dict, path, title: str = "") -> None
         ax.axis("off")
     if title:
         fig.suptitle(title)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path) -> None:
+    """Lay out, write (PNG at 100 dpi) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt  # lazy: pyplot costs ~1 s, only when drawing
+
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

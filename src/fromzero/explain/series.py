@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .images import IG_STEPS
+from .images import IG_STEPS, save_figure
 
 
 def window_attributions(model, x: torch.Tensor, target: int = 0, steps: int = IG_STEPS) -> dict:
@@ -49,6 +49,4 @@ def save_heatmap(att: torch.Tensor, names: list[str], path, title: str = "") -> 
     fig.colorbar(im, ax=ax, label="up (red), down (blue)")
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

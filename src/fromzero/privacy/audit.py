@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FromzeroError
+from ..train.metrics import mean_ranks
 
 
 def roc_auc(pos: torch.Tensor, neg: torch.Tensor) -> float:
@@ -27,23 +28,17 @@ def roc_auc(pos: torch.Tensor, neg: torch.Tensor) -> float:
     pos, neg = torch.as_tensor(pos, dtype=torch.float64).flatten(), torch.as_tensor(neg, dtype=torch.float64).flatten()
     if not (len(pos) and len(neg)):
         raise FromzeroError(f"roc_auc: expected scores of both groups, got {len(pos)} and {len(neg)}")
-    both = torch.cat([pos, neg])
-    order = both.argsort()
-    ranks = torch.empty_like(both)
-    ranks[order] = torch.arange(1, len(both) + 1, dtype=torch.float64)
-    uniq, inverse = torch.unique(both, return_inverse=True)       # ties: their mean rank
-    mean_rank = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inverse, ranks) / \
-        torch.bincount(inverse, minlength=len(uniq))
-    r = mean_rank[inverse][:len(pos)].sum()
+    r = mean_ranks(torch.cat([pos, neg]))[:len(pos)].sum()
     return float((r - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def advantage(pos: torch.Tensor, neg: torch.Tensor) -> float:
     """max over thresholds t of P(pos > t) - P(neg > t): the attack's best TPR - FPR."""
-    pos, neg = torch.as_tensor(pos, dtype=torch.float64), torch.as_tensor(neg, dtype=torch.float64)
-    t = torch.cat([pos, neg]).unique()
-    tpr = (pos[None, :] >= t[:, None]).double().mean(1)
-    fpr = (neg[None, :] >= t[:, None]).double().mean(1)
+    pos = torch.as_tensor(pos, dtype=torch.float64).flatten().sort().values
+    neg = torch.as_tensor(neg, dtype=torch.float64).flatten().sort().values
+    t = torch.cat([pos, neg]).unique()                                   # every threshold that matters
+    tpr = 1 - torch.searchsorted(pos, t, side="left") / len(pos)        # P(pos >= t)
+    fpr = 1 - torch.searchsorted(neg, t, side="left") / len(neg)
     return float((tpr - fpr).max().clamp(min=0))
 
 

@@ -6,6 +6,14 @@ import torch
 from ..errors import FromzeroError, unknown_name
 
 
+def mean_ranks(v: torch.Tensor) -> torch.Tensor:
+    """1-based ranks of ``v`` along its last axis, tied values sharing their mean rank (float64)."""
+    v = v.double()
+    s = v.sort(-1).values
+    lo, hi = torch.searchsorted(s, v, side="left"), torch.searchsorted(s, v, side="right")
+    return (lo + hi + 1).double() / 2
+
+
 def accuracy(outputs: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Share of samples whose arg-max class equals the label (integer or one-hot labels)."""
     if y.dim() == outputs.dim() and y.shape == outputs.shape and outputs.shape[-1] > 1:
