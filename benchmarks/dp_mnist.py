@@ -1,14 +1,15 @@
 """The tutorial's CNN trained with differential privacy (DP-SGD, Opacus): test accuracy at each
 privacy budget ε, and what a membership-inference attack finds in each model.
 
-Each ε is one run of ``fromzero train mnist-cnn --dp-epsilon ε`` (δ = 1e-5; ε = inf is the same
+Each ε is one run of ``fromzero train mnist-cnn --dp-epsilon ε --optimizer sgd --lr 2 --batch-size 512``
+(δ = 1e-5; ε = inf is the same
 recipe without DP) into ``--out/eps-ε``; a finished run is reused (delete it to measure again).
 Then ``fromzero audit-privacy`` attacks each model with 5,000 training vs 5,000 test images.
 Prints a table (ε, test accuracy, noise σ, attack AUC, minutes) and draws accuracy against ε
 into ``--out/accuracy_vs_epsilon.png``.
 
     python benchmarks/dp_mnist.py                          # ε = 3, the target run
-    python benchmarks/dp_mnist.py --epsilon 0.5 1 2 3 8 inf   # the curve
+    python benchmarks/dp_mnist.py --epsilon 0.5 1 2 3 8 inf --set epochs=2 --out runs/dp-curve   # the curve
 """
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ import math
 import time
 from pathlib import Path
 
-# The recipe: large expected batches average the noise away, Adam makes the step size independent
-# of the clipping norm, and the cosine decay ends on small steps.
-RECIPE = dict(epochs=8, batch_size=512, optimizer="adam", lr=2e-3, schedule="cosine")
+# The recipe: large expected batches average the noise away; SGD with momentum 0.9 and a large
+# learning rate (the clipped mean gradient is small), not Adam, which scales every coordinate's
+# step up to lr, the pure-noise ones too; the cosine decay ends on small steps. Chosen by 2-epoch
+# runs at ε = 3 (docs/challenges.md): SGD lr 0.05 / 0.2 / 0.5 / 1 / 2 / 4: 81.9 / 89.2 / 91.7 /
+# 93.7 / 94.2 / 90.8%; Adam 2e-3: 87.6%.
+RECIPE = dict(epochs=8, batch_size=512, optimizer="sgd", lr=2.0, schedule="cosine")
 
 
 def run(eps: float, out: Path, recipe: dict, delta: float, clip: float) -> dict:

@@ -173,14 +173,14 @@ def test_paths_expand_helpers(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["generate", "{ft}", "--max-new-tokens", "3"],
-     "{ft} is a text classifier: use fromzero predict, evaluate, explain or audit-privacy (fromzero generate "
+     "{ft} is a text classifier: use fromzero predict, evaluate, explain, audit-privacy or serve (fromzero generate "
      "takes a language model)"),
-    (["generate", "{forecast}"], "{forecast} is a forecaster: use fromzero predict, evaluate or explain"),
-    (["predict", "{gpt}", "hello"], "{gpt} is a GPT language model: use fromzero generate, evaluate, explain or finetune"),
-    (["predict", "{lstm}", "hello"], "{lstm} is a language model: use fromzero generate or evaluate"),
-    (["finetune", "{textrnn}"], "{textrnn} is a text classifier: use fromzero predict or evaluate"),
-    (["finetune", "{lstm}"], "{lstm} is a language model: use fromzero generate or evaluate"),
-    (["pretrain", "gpt", "--init", "{mnist}"], "{mnist} is an image classifier: use fromzero predict, evaluate, explain or audit-privacy"),
+    (["generate", "{forecast}"], "{forecast} is a forecaster: use fromzero predict, evaluate, explain, export or serve"),
+    (["predict", "{gpt}", "hello"], "{gpt} is a GPT language model: use fromzero generate, evaluate, explain, finetune, export or serve"),
+    (["predict", "{lstm}", "hello"], "{lstm} is a language model: use fromzero generate, evaluate or serve"),
+    (["finetune", "{textrnn}"], "{textrnn} is a text classifier: use fromzero predict, evaluate or serve"),
+    (["finetune", "{lstm}"], "{lstm} is a language model: use fromzero generate, evaluate or serve"),
+    (["pretrain", "gpt", "--init", "{mnist}"], "{mnist} is an image classifier: use fromzero predict, evaluate, explain, audit-privacy, export or serve"),
 ])
 def test_a_command_given_the_wrong_kind_of_run_says_which_commands_fit(runs, capsys, argv, message):
     paths = {p.name: str(p) for p in runs.iterdir()}
@@ -210,8 +210,8 @@ def test_an_unfinished_run_is_named_as_such(tmp_path):
 def test_the_library_generate_checks_the_run_too(runs):
     from fromzero.generate import generate_text
 
-    with pytest.raises(ConfigError, match="is a text classifier: use fromzero predict, evaluate, explain or "
-                                          "audit-privacy"):
+    with pytest.raises(ConfigError, match="is a text classifier: use fromzero predict, evaluate, explain, "
+                                          "audit-privacy or serve"):
         generate_text(runs / "ft", "hi", max_new_tokens=2)
 
 

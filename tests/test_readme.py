@@ -62,9 +62,12 @@ RUN = {
     "fromzero train mnist-cnn --dp-epsilon 3 --dp-delta 1e-5 --dp-max-grad-norm 0.5 --out runs/mnist-dp2":
         TINY_MNIST,
     "fromzero explain runs/mnist examples/digit-7.png": "",
+    "fromzero export runs/mnist-cnn --format onnx": "",
     'fromzero explain runs/gpt "ROMEO: But soft"': "",
     # docs/distributed.md
     "fromzero pretrain gpt --preset shakespeare-char": TINY_GPT,
+    # docs/serve.md
+    "fromzero train mnist-cnn --out runs/mnist-cnn": TINY_MNIST,
     # docs/speedrun.md
     "fromzero train mnist-cnn --speedrun --out runs/mnist-speedrun": TINY_MNIST,
     "fromzero pretrain gpt --preset shakespeare-speedrun": TINY_GPT,
@@ -113,8 +116,21 @@ MAKES = {"fromzero train mnist-cnn --epochs 10 --batch-size 128": "runs/mnist-cn
 ACTIVATE = "source .venv/bin/activate"   # checked, not run: see test_activation_puts_fromzero_on_the_path
 MULTI = "several processes, GPUs or machines (tests/distributed runs 1 vs 2 processes on the CPU)"
 SKIPPED = {
+    'fromzero generate hf:gpt2 --prompt "Hello"': "downloads GPT-2 (no network in tests): tests/hub loads a "
+                                                   "transformers GPT2LMHeadModel from a folder instead",
+    'fromzero generate hf:gpt2 --prompt "The meaning of life is"': "downloads GPT-2: as above",
+    'fromzero generate path/to/gpt2-folder --prompt "Hello"': "a placeholder path: tests/hub/test_hub.py runs "
+                                                             "generate on a Hugging Face folder",
+    "fromzero finetune hf:gpt2 --task sst2 --batch-size 16": "downloads GPT-2 and fine-tunes 124M parameters",
+    "fromzero export runs/gpt2-style --format hf --out runs/gpt-hf": "a placeholder run: tests/hub exports a "
+                                                                    "learned-position GPT and loads it in transformers",
     ACTIVATE: "checked by test_activation_puts_fromzero_on_the_path",
     "make test": "the test suite itself, which is running this test",
+    "fromzero serve runs/mnist-cnn runs/gpt": "a server never exits: tests/serve runs the app on tiny runs of "
+                                             "every kind (tests/serve/test_api.py, test_page.py in Chromium)",
+    "fromzero serve runs/mnist-cnn runs/gpt runs/sst2": "a server never exits: as above (tests/serve)",
+    "fromzero serve runs/mnist-cnn --host 0.0.0.0 --port 8080 --queue 32 --timeout 10":
+        "a server never exits: as above (tests/serve)",
     'fromzero generate RUN --prompt "..." --compile': "compiles the decode step (~45 s on 2 cores): "
                                                       "tests/test_generate.py compiles it on a tiny model",
     "fromzero explain runs/mnist --check": "the checks need a well-trained model (exit status 1 when one fails): "

@@ -73,6 +73,15 @@ class TensorBatches:
             yield (xb,) if yb is None else (xb, yb)
         self.pos = 0
 
+    @property
+    def examples(self) -> int:
+        return len(self.x)
+
+    def take(self, idx: torch.Tensor) -> tuple:
+        """The batch of the examples at ``idx`` (int64), any order: ``(x,)`` or ``(x, y)``."""
+        return (self.x.index_select(0, idx),) if self.y is None else \
+            (self.x.index_select(0, idx), self.y.index_select(0, idx))
+
     def state_dict(self) -> dict:
         return {"gen": self.gen.get_state(), "pos": self.pos,
                 "order": self.epoch_order if self.epoch_order is not None else torch.empty(0, dtype=torch.long)}

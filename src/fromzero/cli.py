@@ -32,8 +32,8 @@ from .io import read_json
 from .models.configs import GPT_PRESETS, RNN_PRESETS, GPTConfig, RNNLMConfig
 from .recipes.configs import (FORECAST_RECIPES, GPT_RECIPES, MNIST_SPEEDRUN, RNN_RECIPES, FinetuneConfig,
                               ForecastConfig, GenerateConfig, MnistConfig, PretrainConfig, ScratchTrainConfig,
-                              TextRNNConfig, device_opt)
-from .recipes.runs import audit_run, check_run, evaluate_run, is_text, prediction_inputs, predict_many
+                              ServeConfig, TextRNNConfig, device_opt)
+from .recipes.runs import audit_run, check_run, evaluate_run, gpt_run, is_text, prediction_inputs, predict_many
 
 
 # --- the options of a command beyond its recipe's config -----------------------------------------
@@ -113,7 +113,7 @@ class PretrainArgs:
     set: list = opt(None, "any other model or training field, e.g. --set beta2=0.95 --set plot=false",
                     metavar="KEY=VALUE", parse=_key_value)
     init: str | None = opt(None, "continue pre-training the GPT of RUN (its weights and tokenizer) on --data: "
-                           "domain adaptation", metavar="RUN")
+                           "domain adaptation; RUN may be a Hugging Face GPT-2: hf:NAME or its folder", metavar="RUN")
     quiet: bool = _quiet("no progress bar and no samples")
     nproc: int = _nproc()
 
@@ -127,7 +127,8 @@ class PretrainLSTMArgs(PretrainArgs):
 
 @dataclass
 class FinetuneArgs:
-    run: str = _run("pre-trained run directory (fromzero pretrain gpt)")
+    run: str = _run("pre-trained run directory (fromzero pretrain gpt), or a Hugging Face GPT-2: hf:NAME or its "
+                    "folder")
     out: str | None = opt(None, "run directory to write", shown="runs/finetune-TASK")
     quiet: bool = _quiet()
     nproc: int = _nproc()
@@ -135,7 +136,24 @@ class FinetuneArgs:
 
 @dataclass
 class GenerateArgs:
-    run: str = _run("run directory (model.safetensors, model.json, tokenizer.json)")
+    run: str = _run("run directory (model.safetensors, model.json, tokenizer.json), or a Hugging Face GPT-2: "
+                    "hf:NAME or its folder")
+
+
+@dataclass
+class ExportArgs:
+    run: str = _run("run directory of a GPT language model, an image classifier or a forecaster")
+    format: str = opt("hf", "hf: a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json) that "
+                      "transformers loads (GPT only); onnx: an ONNX file with a dynamic batch axis (and the GPT's "
+                      "sequence axis), checked with onnxruntime", choices=("hf", "onnx"))
+    out: str | None = opt(None, "folder (hf) or file (onnx) to write", shown="RUN-hf, RUN/model.onnx")
+
+
+@dataclass
+class ServeArgs:
+    run: list = opt(None, "run directories to serve, at most one of each kind: an image classifier (POST "
+                    "/api/predict), a language model (/api/generate), a text classifier (/api/classify), a "
+                    "forecaster (/api/forecast)", positional=True, metavar="RUN")
 
 
 @dataclass
@@ -267,6 +285,7 @@ def pretrain(o: dict, family: str = "gpt") -> None:
         raise ConfigError(f"--set {', '.join(bad)}: an option of its own, not a training or model field: "
                           f"use --{bad[0].replace('_', '-')}")
     if a.init:
+        a.init = o["init"] = gpt_run(a.init)
         check_run(a.init, "pretrain gpt --init")
     # data and preset only when given: on --resume the run's own are used, and any given must equal them
     run = pretrain(o.get("data"), preset=o.get("preset"), out=a.out or f"runs/{family}-{a.preset}",
@@ -282,6 +301,7 @@ def finetune(o: dict) -> None:
     from .recipes.finetune import finetune  # lazy: --help must not import torch
 
     a, r = given(FinetuneArgs, o), given(RunArgs, o)
+    a.run = gpt_run(a.run)
     check_run(a.run, "finetune")
     out = a.out or f"runs/finetune-{Path(o.get('task', FinetuneConfig.task)).stem}"
     cfg = given(FinetuneConfig, o, **{k: v for k, v in _saved(o, out).items() if k != "base_run"})
@@ -298,6 +318,7 @@ def finetune(o: dict) -> None:
 
 
 def generate(o: dict) -> None:
+    o["run"] = gpt_run(o["run"])
     check_run(given(GenerateArgs, o).run, "generate")   # before torch loads: a wrong run fails at once
     from .device import resolve_device  # lazy: --help must not import torch
     from .generate import generate_text
@@ -395,6 +416,7 @@ def format_csv(results: list[dict]) -> str:
 
 def explain(o: dict) -> None:
     a = given(ExplainArgs, o)
+    a.run = gpt_run(a.run)
     check_run(a.run, "explain")
     from .explain.runs import check_explanations, explain_run  # lazy: --help must not import torch
 
@@ -459,6 +481,29 @@ def format_checks(r: dict) -> str:
     return "\n".join(lines)
 
 
+def export(o: dict) -> None:
+    a = given(ExportArgs, o)
+    a.run = gpt_run(a.run)
+    spec = check_run(a.run, "export")
+    if a.format == "onnx":
+        from .export import export_onnx  # lazy: --help must not import torch
+
+        r = export_onnx(a.run, a.out)
+        shapes = ", ".join("x".join(map(str, s)) for s in r["checked_shapes"])
+        print(f"exported {a.run} to {r['path']} (input {r['input']!r}, dynamic batch"
+              + (" and length" if r["input"] == "tokens" else "") + f"); onnxruntime matches PyTorch within "
+              f"{r['max_abs_error']:.1e} on inputs {shapes}")
+        return
+    if spec.get("name") != "gpt":
+        raise ConfigError(f"{a.run}: export --format hf writes GPT-2 folders and takes a GPT language model; "
+                          "use --format onnx for this run")
+    from .hub import export_gpt2  # lazy: --help must not import torch
+
+    out = export_gpt2(a.run, a.out or f"{a.run.rstrip('/')}-hf")
+    print(f"exported {a.run} as a Hugging Face GPT-2 folder: {out}\n"
+          f"load it with: transformers.AutoModelForCausalLM.from_pretrained({str(out)!r})")
+
+
 def audit_privacy(o: dict) -> None:
     a = given(AuditArgs, o)
 
@@ -473,6 +518,20 @@ def audit_privacy(o: dict) -> None:
           f"  mean loss: members {r['member_loss']:.4f}, non-members {r['non_member_loss']:.4f}\n"
           f"  attack ROC AUC {r['auc']:.4f} (0.5 = no better than a coin toss), advantage (best TPR - FPR) "
           f"{r['advantage']:.4f}")
+
+
+def serve(o: dict) -> None:
+    runs = list(given(ServeArgs, o).run or [])
+    if not runs:
+        raise ConfigError("serve: expected at least one RUN (a run directory written by fromzero train, pretrain or "
+                          "finetune)")
+    for run in runs:   # before fastapi and torch load: a wrong run fails at once
+        check_run(gpt_run(run), "serve")
+    try:
+        from .serve.app import run_server  # lazy: fastapi, uvicorn and torch load only when serving
+    except ModuleNotFoundError as e:
+        raise ConfigError(f"serve needs {e.name}: pip install 'fromzero[serve]'") from None
+    run_server(runs, given(ServeConfig, o))
 
 
 def scratch_train(o: dict) -> None:
@@ -564,6 +623,16 @@ COMMANDS: dict[str, Command] = {
         "JSON. --check runs the "
         "sanity checks (Adebayo et al. 2018 model randomization, Petsiuk et al. 2018 deletion, Integrated Gradients' "
         "completeness; attention rows) on test data (docs/challenges.md).", [ExplainArgs], explain),
+    "export": Command(
+        "write a model for other tools: a GPT in the Hugging Face layout, or ONNX",
+        "--format onnx: write the model of a run (image classifier, forecaster or GPT) as an ONNX file with a "
+        "dynamic batch axis (and the GPT's sequence axis); onnxruntime runs it on three batch sizes (the GPT: "
+        "three lengths) and must match PyTorch within 1e-4, or the export fails. --format hf: write the GPT of a run "
+        "as a Hugging Face GPT-2 folder (config.json, model.safetensors and, for a BPE "
+        "tokenizer, tokenizer.json) that transformers.AutoModelForCausalLM.from_pretrained loads. The GPT needs "
+        "GPT-2's shape: learned positions and no QK-norm (pretrain gpt --set pos_emb=learned --set qk_norm=false), LayerNorm; a model without biases gets "
+        "zero biases. The other way, every command that takes a GPT run also takes hf:NAME (downloaded once "
+        "through huggingface_hub's cache) or a Hugging Face GPT-2 folder (docs/hub.md).", [ExportArgs], export),
     "audit-privacy": Command(
         "measure what a trained classifier leaks about its training data",
         "Run a membership-inference attack (Yeom et al. 2018: guess 'trained on it' when the loss is low) on a "
@@ -571,6 +640,14 @@ COMMANDS: dict[str, Command] = {
         "examples. Prints the attack's ROC AUC "
         "(0.5: nothing leaks through the loss) and advantage; a run trained with --dp-epsilon also shows its ε "
         "(docs/challenges.md).", [AuditArgs], audit_privacy),
+    "serve": Command(
+        "serve runs over HTTP: a JSON API and a web page (draw a digit, stream text, ...)",
+        "Load each RUN once and serve it on HTTP (FastAPI + uvicorn): POST /api/predict (an image), /api/generate "
+        "(text as server-sent events), /api/classify (a sentence), /api/forecast (a CSV file); a page for people "
+        "at / (English / 中文) and the OpenAPI page at /docs. One thread runs the models: requests queue "
+        "(--queue; 503 when full) and each has --timeout; bodies over --max-body get 413, prompts over "
+        "--max-chars and more than --max-new-tokens tokens get 422 (docs/serve.md). Ctrl-C stops it.",
+        [ServeArgs, ServeConfig], serve),
     "scratch train": Command(
         "train an MLP or a CNN on MNIST with the NumPy ops",
         "Train a NumPy-only MLP (784-256-10) or CNN (conv5x5-relu-maxpool-dense) on MNIST with hand-written "

@@ -175,7 +175,7 @@ class KernelMLP(MLP):
         if self.relu2 and type(self.proj) is nn.Linear:    # a wrapped (LoRA) projection: the plain path
             y = ReLUSquaredLinear.apply(h, self.proj.weight, self.proj.bias)
         else:
-            y = self.proj(torch.relu(h).square() if self.relu2 else F.gelu(h))   # (B, T, C)
+            y = self.proj(torch.relu(h).square() if self.relu2 else F.gelu(h, approximate=self.gelu))
         return self.drop(y) if self.drop.p else y
 
 

@@ -226,3 +226,17 @@ def test_continued_pretraining_starts_from_the_run(tiny_gpt, tmp_path):
     assert not torch.equal(load_model(run).wte.weight, base.wte.weight)
     with pytest.raises(ConfigError, match="only dropout may change, got n_layer"):
         pretrain(tmp_path / "new.txt", preset="tiny", out=tmp_path / "x", init=tiny_gpt, n_layer=3, verbose=0)
+
+
+def test_differentially_private_finetuning_spends_its_budget_and_the_audit_reports_it(tiny_gpt, tiny_task, tmp_path):
+    from fromzero.recipes.finetune import audit_run
+
+    m = finetune(tiny_gpt, task=str(tiny_task), out=tmp_path / "dp", verbose=0, epochs=2, batch_size=64,
+                 lr=1e-3, dp_epsilon=4.0, dp_delta=1e-5, freeze="embeddings", device="cpu")
+    assert 3.5 < m["epsilon"] <= 4.0 + 1e-6 and m["delta"] == 1e-5 and m["noise_multiplier"] > 0
+    with open(tmp_path / "dp" / "history.csv") as f:
+        eps = [float(r["epsilon"]) for r in csv.DictReader(f) if r.get("epsilon")]
+    assert eps and all(a < b for a, b in zip(eps, eps[1:])) and eps[-1] == pytest.approx(m["epsilon"])
+    assert audit_run(tmp_path / "dp", n=50, device="cpu")["epsilon"] == pytest.approx(m["epsilon"])
+    with pytest.raises(ConfigError, match="LoRA"):
+        finetune(tiny_gpt, task=str(tiny_task), out=tmp_path / "lora", verbose=0, lora_rank=4, dp_epsilon=4.0)

@@ -103,3 +103,48 @@ def test_model_fit_takes_the_callback_and_reports_epsilon():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, epochs=2, batch_size=50, verbose=0, callbacks=[DifferentialPrivacy(epsilon=4.0)])
     assert 0 < history.epochs[0]["epsilon"] < history.epochs[1]["epsilon"] <= 4.0 + 1e-6
+
+
+@pytest.mark.parametrize("gpt", [{}, {"pos_emb": "learned", "bias": True, "qk_norm": False}],
+                         ids=["rotary", "gpt2-style"])
+def test_a_text_classifiers_private_step_is_the_mean_of_its_clipped_per_example_gradients(gpt):
+    """The GPT classifier on padded texts of different lengths (rotary: LayerNorms without bias;
+    GPT-2 style: a learned position table): one private step without noise equals the reference,
+    each text's own gradient clipped then averaged."""
+    import copy
+
+    import numpy as np
+    import torch.nn.functional as F
+
+    from fromzero.models.classifier import ClassifierConfig, GPTClassifier
+    from fromzero.text.labelled import PaddedBatches, pad
+
+    torch.manual_seed(0)
+    model = GPTClassifier(ClassifierConfig(gpt=dict(vocab_size=30, block_size=12, n_layer=2, n_head=2, n_embd=16,
+                                                    dropout=0.0, **gpt), n_classes=3, head_dropout=0.0))
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(0, 30, size=n) for n in (3, 12, 7, 5, 9, 12)]
+    labels = torch.tensor([0, 1, 2, 1, 0, 2])
+    clip = 1e-2                                 # below every text's gradient norm: each one is scaled
+    ref, norms = None, []
+    for s, y in zip(seqs, labels):
+        model.zero_grad()
+        F.cross_entropy(model(pad([s])), y[None]).backward()
+        g = torch.cat([p.grad.flatten() for p in model.parameters()])
+        norms.append(float(g.norm()))
+        g = g * min(1.0, clip / float(g.norm()))
+        ref = g if ref is None else ref + g
+    ref /= len(seqs)
+    assert min(norms) > clip
+
+    class NoNoise(Callback):
+        def on_train_begin(self, trainer):
+            trainer.optimizer.noise_multiplier = 0.0
+
+    private = copy.deepcopy(model)
+    before = torch.cat([p.detach().flatten().clone() for p in private.parameters()])
+    Trainer(private, optimizer="sgd", lr=1.0, loss="sparse_categorical_crossentropy", verbose=0, nan_guard=None,
+            callbacks=[DifferentialPrivacy(epsilon=1.0, max_grad_norm=clip), NoNoise()]).fit(
+        PaddedBatches(seqs, labels, batch_size=len(seqs)), epochs=1)   # q = 1: every text, one step
+    step = before - torch.cat([p.detach().flatten() for p in private.parameters()])
+    torch.testing.assert_close(step, ref, rtol=1e-4, atol=1e-7)

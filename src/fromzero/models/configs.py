@@ -24,7 +24,7 @@ class GPTConfig:
     n_head: int = opt(12, "attention heads", range="[1, 1024]")
     n_embd: int = opt(768, "embedding width", range="[1, 2**16]")    # C; head size = n_embd // n_head
     mlp_ratio: int = opt(4, range="[1, 64]")        # MLP hidden size = mlp_ratio * n_embd
-    activation: str = opt("relu2", choices=("relu2", "gelu"))       # relu2 = ReLU squared
+    activation: str = opt("relu2", choices=("relu2", "gelu", "gelu_tanh"))  # ReLU squared; GELU; GPT-2's GELU
     norm: str = opt("layernorm", choices=("layernorm", "rmsnorm"))  # LayerNorm has no bias unless bias=True
     pos_emb: str = opt("rope", choices=("rope", "learned"))         # rotary | GPT-2's position table
     rope_base: float = opt(10000.0, range="> 1")

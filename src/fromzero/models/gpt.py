@@ -68,22 +68,25 @@ def fused_attention(q, k, v, dropout_p: float = 0.0, training: bool = False) -> 
 # --- rotary position embeddings -------------------------------------------------------------------
 
 def rope_table(n: int, head_size: int, base: float, device=None, start: int = 0) -> torch.Tensor:
-    """e^{i·pos·θ_j} for positions [start, start + n) and θ_j = base^(-2j/hs): complex (n, hs/2)."""
+    """(cos, sin) of the angles pos·θ_j for positions [start, start + n) and θ_j = base^(-2j/hs):
+    (n, hs/2, 2). Real numbers, not e^{i·pos·θ_j} as complex ones: ONNX has no complex type."""
     inv_freq = base ** (-torch.arange(0, head_size, 2, device=device, dtype=torch.float32) / head_size)
     pos = torch.arange(start, start + n, device=device, dtype=torch.float32)
     angles = torch.outer(pos, inv_freq)                                          # (n, hs/2)
-    return torch.polar(torch.ones_like(angles), angles)
+    return torch.stack((angles.cos(), angles.sin()), -1)
 
 
 def apply_rope(x, freqs):
     """Rotary position embedding: turn each pair (x[2j], x[2j+1]) by the angle pos·θ_j.
 
-    Seen as the complex number x[2j] + i·x[2j+1], the turn is a product with e^{i·pos·θ_j}, so
-    query·key depends only on the distance between their positions.
-    x: (..., T, [2,] nh, hs); freqs: complex, broadcast against it, e.g. (T, 1, 1, hs/2).
+    Seen as the complex number x[2j] + i·x[2j+1], the turn is a product with e^{i·pos·θ_j}:
+    (re·cos − im·sin, re·sin + im·cos). So query·key depends only on the distance between their
+    positions. x: (..., T, [2,] nh, hs); freqs: ``rope_table``'s (cos, sin), broadcast against
+    it, e.g. (T, 1, 1, hs/2, 2).
     """
-    xc = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))                # (..., hs/2) complex
-    return torch.view_as_real(xc * freqs).flatten(-2).type_as(x)
+    re, im = x.float().unflatten(-1, (-1, 2)).unbind(-1)                        # each (..., hs/2)
+    cos, sin = freqs.unbind(-1)
+    return torch.stack((re * cos - im * sin, re * sin + im * cos), -1).flatten(-2).type_as(x)
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -137,11 +140,12 @@ class MLP(nn.Module):
         self.fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
         self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
         self.relu2 = config.activation == "relu2"
+        self.gelu = "tanh" if config.activation == "gelu_tanh" else "none"   # GPT-2's GELU is the tanh form
         self.drop = nn.Dropout(config.dropout)
 
     def forward(self, x):                                  # x: (B, T, C)
         h = self.fc(x)                                     # (B, T, 4C)
-        h = torch.relu(h).square() if self.relu2 else F.gelu(h)
+        h = torch.relu(h).square() if self.relu2 else F.gelu(h, approximate=self.gelu)
         y = self.proj(h)                                   # (B, T, C)
         return self.drop(y) if self.drop.p else y
 
@@ -200,19 +204,22 @@ class GPT(nn.Module):
 
     def _set_rope(self, n: int):
         freqs = rope_table(n, self.config.head_size, self.config.rope_base, self.wte.weight.device)
-        self.register_buffer("rope_freqs", freqs, persistent=False)   # (n, hs/2) complex
+        self.register_buffer("rope_freqs", freqs, persistent=False)   # (n, hs/2, 2): cos, sin
 
     def _rope(self, start: int, T: int):
         if self.config.pos_emb != "rope":
             return None
         table = self.rope_freqs
+        if table.dtype != torch.float32:   # model.to(bf16) cast the buffer: angles keep fp32 precision
+            table = self.rope_freqs = rope_table(table.size(0), self.config.head_size, self.config.rope_base,
+                                                 table.device)
         if start + T > table.size(0):  # generation past block_size with a sliding cache
             ext = getattr(self, "_rope_ext", None)                 # (not a buffer: never saved)
             if ext is None or ext.size(0) < start + T or ext.device != table.device:
                 n = max(2 * table.size(0), 2 * (start + T))
                 ext = self._rope_ext = rope_table(n, self.config.head_size, self.config.rope_base, table.device)
             table = ext
-        return table[start:start + T, None, None, :]        # (T, 1, 1, hs/2): over q/k and heads
+        return table[start:start + T, None, None]           # (T, 1, 1, hs/2, 2): over q/k and heads
 
     def forward(self, idx, targets=None, cache=None):
         x = self.trunk(idx, cache)                          # (B, T, C)
@@ -235,7 +242,9 @@ class GPT(nn.Module):
             raise ShapeError(f"sequence length {T} exceeds block_size {self.config.block_size}")
         x = self.wte(idx)                                   # (B, T, C)
         if self.wpe is not None:
-            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
+            # each sequence looks its positions up itself, (B, T), not (T,) broadcast over the batch:
+            # then each sequence's gradient of the table is its own (differential privacy needs it)
+            x = x + self.wpe(torch.arange(start, start + T, device=idx.device).repeat(B, 1))
         x = self.drop(x)
         rope = self._rope(start, T)
         for block in self.blocks:
@@ -251,8 +260,8 @@ class GPT(nn.Module):
 
         The same numbers as ``forward(tok, cache=cache)``: the token's key and value go to slot
         ``pos % max_len`` of the cache's buffers, the query attends to all of them with a mask that
-        hides the slots not yet filled, and rotary angles are computed from ``pos`` (real
-        arithmetic: the turn of ``apply_rope`` written with cos and sin). The caller advances the cache.
+        hides the slots not yet filled, and the rotary angles are computed from ``pos``. The caller
+        advances the cache.
         """
         c, B = self.config, tok.size(0)
         x = self.wte(tok)                                                       # (B, 1, C)
@@ -263,16 +272,15 @@ class GPT(nn.Module):
         if c.pos_emb == "rope":
             inv_freq = c.rope_base ** (-torch.arange(0, c.head_size, 2, device=tok.device) / c.head_size)
             angle = pos * inv_freq                                              # (hs/2,)
-            cos, sin = angle.cos(), angle.sin()
+            turn = torch.stack((angle.cos(), angle.sin()), -1)                  # (hs/2, 2): rope_table's row
         for i, block in enumerate(self.blocks):
             a = block.attn
             qkv = a.qkv(block.norm1(x)).view(B, 1, 3, a.n_head, a.hs)
             qk, v = qkv[:, :, :2], qkv[:, :, 2]
             if a.qk_norm:
                 qk = a.norm_qk(qk, (a.hs,))
-            if c.pos_emb == "rope":                                             # pairs (re, im) turned
-                re, im = qk.unflatten(-1, (-1, 2)).unbind(-1)
-                qk = torch.stack((re * cos - im * sin, re * sin + im * cos), -1).flatten(-2)
+            if c.pos_emb == "rope":
+                qk = apply_rope(qk, turn)
             q, k = qk.unbind(2)                                                 # (B, 1, nh, hs)
             cache.ks[i].index_copy_(2, slot, k.transpose(1, 2))
             cache.vs[i].index_copy_(2, slot, v.transpose(1, 2))

@@ -34,9 +34,9 @@ import sys
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..batches import TensorBatches
 from ..errors import FromzeroError
 from ..train.callbacks import Callback
 from ..train.losses import PER_EXAMPLE
@@ -63,11 +63,12 @@ def check_private_layers(model: nn.Module, fix: bool = False) -> nn.Module:
 
 
 class PoissonBatches:
-    """Batches of in-memory ``(x, y)`` where each example joins independently with probability
-    ``sample_rate`` (DP-SGD's sampling). An epoch is ``round(1 / sample_rate)`` batches."""
+    """Batches of ``data`` (``TensorBatches``, ``PaddedBatches``: anything with ``examples`` and
+    ``take(idx)``) where each example joins independently with probability ``sample_rate``
+    (DP-SGD's sampling). An epoch is ``round(1 / sample_rate)`` batches."""
 
-    def __init__(self, x, y, sample_rate: float, seed: int = 0):
-        self.x, self.y, self.sample_rate = x, y, sample_rate
+    def __init__(self, data, sample_rate: float, seed: int = 0):
+        self.data, self.sample_rate = data, sample_rate
         self.gen = torch.Generator().manual_seed(seed)
         self.pos = 0
 
@@ -77,9 +78,8 @@ class PoissonBatches:
     def __iter__(self):
         while self.pos < len(self):
             self.pos += 1
-            i = (torch.rand(len(self.x), generator=self.gen) < self.sample_rate).nonzero()[:, 0]
-            yield (self.x.index_select(0, i),) if self.y is None else \
-                (self.x.index_select(0, i), self.y.index_select(0, i))
+            yield self.data.take((torch.rand(self.data.examples, generator=self.gen) < self.sample_rate)
+                                 .nonzero()[:, 0])
         self.pos = 0
 
     def state_dict(self) -> dict:
@@ -91,6 +91,21 @@ class PoissonBatches:
                                 "resume it without the --dp options (or start a new run)")
         self.gen.set_state(state["gen"])
         self.pos = int(state["pos"])
+
+
+def _layer_norm_grad_sample(layer: nn.LayerNorm, activations, backprops) -> dict:
+    """Each example's gradient of a LayerNorm's gain (and bias, if it has one): the gain's is the
+    normalized input times the gradient of the output, summed over positions. Opacus's own sampler
+    expects a bias; the GPT's LayerNorms have none."""
+    x = activations[0]
+    positions = list(range(1, x.dim() - len(layer.normalized_shape)))   # between the batch and the features
+    xhat = F.layer_norm(x, layer.normalized_shape, eps=layer.eps)
+    out = {}
+    if layer.weight is not None and layer.weight.requires_grad:
+        out[layer.weight] = (xhat * backprops).sum(positions) if positions else xhat * backprops
+    if layer.bias is not None and layer.bias.requires_grad:
+        out[layer.bias] = backprops.sum(positions) if positions else backprops
+    return out
 
 
 class _Criterion:
@@ -138,16 +153,17 @@ class DifferentialPrivacy(Callback):
     # --- the Trainer's hooks ----------------------------------------------------------------
     def train_batches(self, trainer, data):
         """Poisson sampling of the training examples (the Trainer asks before the run starts)."""
-        if not isinstance(data, TensorBatches):
+        if not hasattr(data, "take"):
             raise FromzeroError(f"differential privacy: expected in-memory (x, y) training data, got "
                                 f"{type(data).__name__} (a DataLoader or stream cannot be Poisson-sampled here)")
-        n = len(data.x)
+        n = data.examples
         self.n = n
         if self.delta is None:
             self.delta = 1.0 / n
         self.sample_rate = min(1.0, data.batch_size / n)
         self.batch_size = min(data.batch_size, n)
-        return PoissonBatches(data.x, data.y, self.sample_rate, seed=int(data.gen.initial_seed()))
+        seed = data.seed if hasattr(data, "seed") else data.gen.initial_seed()
+        return PoissonBatches(data, self.sample_rate, seed=int(seed))
 
     def on_train_begin(self, trainer):
         from opacus import GradSampleModule  # lazy: Opacus loads only for private training
@@ -220,6 +236,7 @@ class DifferentialPrivacy(Callback):
         # Opacus's hooks fire on the first layer, whose input (the data) needs no gradient: harmless
         warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed "
                                 "with respect to module outputs")
+        GradSampleModule.GRAD_SAMPLERS[nn.LayerNorm] = _layer_norm_grad_sample   # also LayerNorms without bias
         kw = dict(noise_multiplier=self.noise_multiplier, max_grad_norm=self.max_grad_norm,
                   expected_batch_size=self.batch_size, loss_reduction="mean")
         per_example = PER_EXAMPLE.get(trainer.loss_fn)

@@ -51,9 +51,11 @@ class MnistConfig:
     """The tutorial's CNN on MNIST (or Fashion-MNIST): data, training and devices."""
     epochs: int = opt(10, "passes over the training images", range=">= 1")
     batch_size: int = opt(128, "images per step", range="[1, 65536]")
-    optimizer: str = opt("adam", "Adam (the tutorial's), or Muon for the convolution and hidden dense kernels with "
-                         "Adam for the output layer and biases", choices=("adam", "muon"))
-    lr: float = opt(1e-3, "Adam's peak learning rate", range="(0, 10]")
+    optimizer: str = opt("adam", "Adam (the tutorial's); Muon for the convolution and hidden dense kernels with "
+                         "Adam for the output layer and biases; or SGD with momentum 0.9 (DP-SGD's classic)",
+                         choices=("adam", "muon", "sgd"))
+    lr: float = opt(1e-3, "peak learning rate of Adam or SGD (with Muon: of the output layer and biases)",
+                    range="(0, 10]")
     muon_lr: float = opt(0.02, "Muon's peak learning rate (with --optimizer muon)", range="(0, 10]")
     seed: int = seed_opt()
     dataset: str = opt("mnist", "which dataset: mnist is embedded; fashion-mnist is read from --data-dir or "
@@ -61,6 +63,8 @@ class MnistConfig:
     data_dir: str | None = opt(None, "folder with the IDX files", shown="the embedded copy")
     schedule: str = opt("cosine", "learning rate: warmup + cosine decay, warmup + linear decay to 0, or constant "
                         "as in the tutorial", choices=("cosine", "linear", "constant"))
+    tensorboard: bool = opt(False, "also write TensorBoard event files (losses, metrics, learning rate, "
+                            "throughput) to RUN/tensorboard: tensorboard --logdir RUN")
     device: str = device_opt()
     limit: int | None = opt(None, "train on the first N training images only, for quick experiments",
                             range=">= 1", shown="all 60,000")
@@ -119,6 +123,8 @@ class PretrainConfig:
                    choices=("auto", "on", "off"))
     threads: int = opt(0, "CPU threads (0 = torch's default, one per core; use 1 on a busy machine)",
                        range="[0, 4096]")
+    tensorboard: bool = opt(False, "also write TensorBoard event files (losses, metrics, learning rate, "
+                            "throughput) to RUN/tensorboard: tensorboard --logdir RUN")
     device: str = device_opt()
     seed: int = seed_opt(1337)
     sample_tokens: int = opt(200, "tokens of sample text printed at each evaluation (0 = none)", range=">= 0")
@@ -205,11 +211,18 @@ class FinetuneConfig:
     lora_targets: str = opt(",".join(LORA_TARGETS), "layers that get adapters; add wte for the token embedding")
     merge: bool = opt(True, "save the LoRA adapters as they are instead of merging them into the weights")
     evals_per_epoch: int = opt(2, "dev evaluations (model-selection points) per epoch", range=">= 1")
-    grad_clip: float = opt(1.0, range=">= 0")        # 0 = off
+    grad_clip: float = opt(1.0, range=">= 0")        # 0 = off; with --dp-epsilon, each text's gradient is clipped
+    dp_epsilon: float | None = opt(None, "fine-tune with differential privacy (DP-SGD, Opacus) at this budget ε "
+                                   "(docs/challenges.md); not with LoRA", range="> 0", shown="off")
+    dp_delta: float | None = opt(None, "δ of the privacy guarantee (with --dp-epsilon)", range="(0, 1)",
+                                 shown="1 / the number of training texts")
+    dp_max_grad_norm: float = opt(1.0, "clip each text's gradient to this norm (with --dp-epsilon)", range="> 0")
     text_column: str = opt("text", "text column or JSON key")
     label_column: str = opt("label", "label column or JSON key")
     data_dir: str | None = opt(None, "folder holding a built-in task's files", shown="the embedded copy")
     seed: int = seed_opt()
+    tensorboard: bool = opt(False, "also write TensorBoard event files (losses, metrics, learning rate, "
+                            "throughput) to RUN/tensorboard: tensorboard --logdir RUN")
     device: str = device_opt()
     strategy: str = strategy_opt()
     activation_checkpointing: bool = checkpointing_opt()
@@ -219,6 +232,13 @@ class FinetuneConfig:
         if self.strategy == "fsdp" and self.lora_rank and self.merge:
             p.append("merging LoRA adapters needs whole weights, not FSDP shards: use strategy 'ddp' "
                      "(LoRA trains few parameters) or keep the adapters unmerged (merge=False, --no-merge)")
+        if self.dp_epsilon and self.lora_rank:
+            p.append("dp_epsilon: differential privacy needs each example's gradient, which Opacus cannot "
+                     f"compute for LoRA adapters; got lora_rank={self.lora_rank}: fine-tune the whole model or "
+                     "freeze parts of it (--freeze) instead")
+        if not self.dp_epsilon and (self.dp_delta is not None or self.dp_max_grad_norm != 1.0):
+            p.append("dp_delta and dp_max_grad_norm apply to differentially private training: give dp_epsilon "
+                     "(--dp-epsilon) too")
         _raise(self, p)
 
     @property
@@ -271,6 +291,8 @@ class ForecastConfig:
     weight_decay: float = opt(0.0, range=">= 0")
     patience: int = opt(3, "epochs without a better validation loss before stopping", range=">= 1")
     seed: int = seed_opt()
+    tensorboard: bool = opt(False, "also write TensorBoard event files (losses, metrics, learning rate, "
+                            "throughput) to RUN/tensorboard: tensorboard --logdir RUN")
     device: str = device_opt()
 
     def __post_init__(self):
@@ -311,6 +333,8 @@ class TextRNNConfig:
     text_column: str = opt("text", "text column or JSON key of a labelled file")
     label_column: str = opt("label", "label column or JSON key of a labelled file")
     seed: int = seed_opt()
+    tensorboard: bool = opt(False, "also write TensorBoard event files (losses, metrics, learning rate, "
+                            "throughput) to RUN/tensorboard: tensorboard --logdir RUN")
     device: str = device_opt()
 
     def __post_init__(self):
@@ -352,3 +376,19 @@ class ScratchTrainConfig:
     data_dir: str | None = opt(None, "folder with the MNIST IDX files", shown="the embedded copy")
     seed: int = seed_opt()
     progress: bool = opt(True, "hide the progress bar")
+
+
+# --- fromzero serve (serve/) ---------------------------------------------------------------------
+
+@dataclass
+class ServeConfig:
+    """``fromzero serve``: where it listens and the limits that keep one slow or huge request from
+    starving the others (``fromzero.serve.create_app``'s settings)."""
+    host: str = opt("127.0.0.1", "address to listen on (0.0.0.0: every interface, reachable from other machines)")
+    port: int = opt(8000, "TCP port", range="[0, 65535]")
+    max_body: int = opt(2_000_000, "largest request body in bytes; a larger one gets 413", range=">= 1")
+    max_chars: int = opt(4000, "longest prompt or sentence in characters; a longer one gets 422", range=">= 1")
+    max_new_tokens: int = opt(256, "most tokens one generate request may ask for; more gets 422", range=">= 1")
+    queue: int = opt(16, "requests that may wait while the model works on one; one more gets 503", range=">= 0")
+    timeout: float = opt(30.0, "seconds a request may wait and run; past it: 504 (a stream ends with an "
+                         "error event)", range="> 0")

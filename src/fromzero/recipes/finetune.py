@@ -40,11 +40,13 @@ from ..kernels import use_kernels
 from ..lora import merge_lora
 from ..models.classifier import ClassifierConfig, GPTClassifier, count_params, freeze, param_groups
 from ..privacy.audit import membership_inference
+from ..privacy.dp import DifferentialPrivacy
 from ..text.labelled import (BUILTIN_TASKS, LabelledTask, LabelledText, PaddedBatches, encode_texts, load_task,
                              normalize_text, read_labelled)
 from ..text.tokenizer import load_tokenizer, save_tokenizer
 from ..train import KeepBest, Trainer, place
 from ..train.callbacks import StillImproving
+from ..train.callbacks import tensorboard_if
 from ..train.schedules import WarmupCosine
 from .runs import classify_texts, only_answer
 from .configs import DEFAULT_LR, FinetuneConfig, finetune_config  # noqa: F401
@@ -117,7 +119,7 @@ def max_length(cfg: FinetuneConfig, context: int) -> int:
 
 
 # What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
-MAY_CHANGE = ("epochs", "device", "strategy", "activation_checkpointing", "data_dir")
+MAY_CHANGE = ("epochs", "device", "strategy", "activation_checkpointing", "data_dir", "tensorboard")
 
 
 def finetune(base_run, task: str = "sst2", out="runs/finetune", verbose: int = 1, callbacks=(),
@@ -157,7 +159,10 @@ def _finetune(base_run: Path, cfg: FinetuneConfig, out: Path, verbose: int, call
     seed_everything(cfg.seed)
     tok = load_tokenizer(base_run)
     data = load_task(cfg.task, cfg.data_dir, cfg.text_column, cfg.label_column)
-    model = use_kernels(build_classifier(base_run, cfg, len(data.labels)))
+    model = build_classifier(base_run, cfg, len(data.labels))
+    # DP-SGD (Opacus) hooks each Linear, Embedding and LayerNorm: the plain modules, not the fused kernels
+    dp = [DifferentialPrivacy(cfg.dp_epsilon, cfg.dp_delta, cfg.dp_max_grad_norm)] if cfg.dp_epsilon else []
+    model = model if dp else use_kernels(model)
     frozen = freeze(model, cfg.freeze) if cfg.freeze else []
     trainable, total = count_params(model)
     T, notes = max_length(cfg, model.gpt.config.block_size), {}
@@ -174,7 +179,8 @@ def _finetune(base_run: Path, cfg: FinetuneConfig, out: Path, verbose: int, call
               + (f", or more evaluations to choose from (--evals-per-epoch {2 * cfg.evals_per_epoch})"
                  if cfg.epochs * cfg.evals_per_epoch < 3 else ""))
     still = StillImproving("val_accuracy", advice=advice)
-    trainer = _trainer(model, cfg, max_steps, out, verbose, [*callbacks, *([still] if is_main() else [])])
+    trainer = _trainer(model, cfg, max_steps, out, verbose,
+                       [*callbacks, *dp, *tensorboard_if(cfg.tensorboard, out), *([still] if is_main() else [])])
     t0 = time.perf_counter()
     trainer.fit(train, max_steps=max_steps, eval_every=every, validation_data=dev, resume=resume)
     train_time = time.perf_counter() - t0
@@ -189,6 +195,9 @@ def _finetune(base_run: Path, cfg: FinetuneConfig, out: Path, verbose: int, call
                    trainable_params=trainable, total_params=total, trainable_share=trainable / total,
                    frozen_params=len(frozen), train_time_s=train_time, mode=cfg.mode, lr=cfg.peak_lr,
                    max_length=T, encoding=notes, still_improving=still.fired)
+    if dp:
+        metrics.update(epsilon=dp[0].epsilon, delta=dp[0].delta, noise_multiplier=dp[0].noise_multiplier,
+                       max_grad_norm=cfg.dp_max_grad_norm)
     _save_run(out, model, tok, data, cfg, base_run, metrics)
     return metrics
 
@@ -204,7 +213,7 @@ def _trainer(model, cfg: FinetuneConfig, total_steps: int, out: Path, verbose: i
     return Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
                    optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                    callbacks=[KeepBest("val_accuracy", mode="max"), *callbacks], device=device,
-                   grad_clip=cfg.grad_clip or None,
+                   grad_clip=None if cfg.dp_epsilon else cfg.grad_clip or None,   # DP clips each example's
                    schedule=WarmupCosine(int(cfg.warmup * total_steps), total_steps, cfg.min_lr_ratio),
                    run_dir=out, verbose=verbose, keep_checkpoints=1)
 
@@ -226,9 +235,13 @@ def _save_run(out: Path, model, tok, data: LabelledTask, cfg: FinetuneConfig, ba
 # --- saved runs: ``fromzero evaluate RUN`` / ``fromzero predict RUN "a sentence"`` ---------------
 
 def _load(run_dir, device):
+    """(model.json, the classifier on ``device``, the tokenizer) of a saved run."""
     run_dir = Path(run_dir)
     spec = read_json(run_dir / "model.json")
     return spec, load_model(run_dir, device), load_tokenizer(run_dir)
+
+
+load_classifier = _load   # the public name: (model.json, model, tokenizer), loaded once by fromzero serve
 
 
 def _eval_data(spec: dict, data_dir) -> tuple:
@@ -280,16 +293,18 @@ def audit_run(run_dir, n: int = 5000, data_dir=None, device="auto", seed: int = 
                            what="audit")
         losses.append(torch.cat([F.cross_entropy(model(x.to(device)).float(), y.to(device), reduction="none").cpu()
                                  for x, y in batches]))
-    return {**membership_inference(*losses), "epsilon": None,
+    metrics = read_json(Path(run_dir) / "metrics.json") if (Path(run_dir) / "metrics.json").is_file() else {}
+    return {**membership_inference(*losses), "epsilon": metrics.get("epsilon"),
             "members": f"training texts ({task.sources.get('train', name)})",
             "non_members": f"test texts ({task.sources.get('test', name)})"}
 
 
 @torch.no_grad()
-def predict_proba(run_dir, texts: list[str], device="cpu") -> tuple[list[str], torch.Tensor]:
-    """(class names, probabilities (N, n_classes)) of a saved text classifier for raw ``texts``."""
+def predict_proba(run_dir, texts: list[str], device="cpu", loaded=None) -> tuple[list[str], torch.Tensor]:
+    """(class names, probabilities (N, n_classes)) of a saved text classifier for raw ``texts``;
+    ``loaded``: ``load_classifier(run_dir, device)``, kept from an earlier call (``fromzero serve``)."""
     device = resolve_device(device)
-    spec, model, tok = _load(run_dir, device)
+    spec, model, tok = loaded or _load(run_dir, device)
     texts = [normalize_text(t, spec.get("normalize")) for t in texts]
     stats: dict = {}
     x = PaddedBatches(encode_texts(tok, texts, spec.get("max_length") or model.gpt.config.block_size, stats=stats),
@@ -300,10 +315,10 @@ def predict_proba(run_dir, texts: list[str], device="cpu") -> tuple[list[str], t
     return spec["classes"], torch.softmax(logits, -1)
 
 
-def predict_many(run_dir, texts: list[str], device="auto", top: int = 3) -> list[dict]:
+def predict_many(run_dir, texts: list[str], device="auto", top: int = 3, loaded=None) -> list[dict]:
     """The most likely classes of each text, one model load: ``[{"input": text, "top": [(class, p), ...]}]``;
-    an empty text gives ``{"input": text, "error": ...}``."""
-    return classify_texts(texts, lambda good: predict_proba(run_dir, good, device), top)
+    an empty text gives ``{"input": text, "error": ...}``. ``loaded``: as in ``predict_proba``."""
+    return classify_texts(texts, lambda good: predict_proba(run_dir, good, device, loaded), top)
 
 
 def predict_run(run_dir, text: str, device="auto", top: int = 3) -> dict:

@@ -39,6 +39,7 @@ from ..timeseries.frequency import format_times, guess_season, next_times
 from ..timeseries.metrics import mape_undefined, naive_scale, report
 from ..timeseries.plot import plot_forecast
 from ..timeseries.windows import Scaler, Split, make_windows, split_rows, time_features, window_starts
+from ..train.callbacks import tensorboard_if
 from ..train import EarlyStopping, KeepBest, Trainer
 from .configs import FORECAST_RECIPES as RECIPES, ForecastConfig
 
@@ -258,7 +259,7 @@ def metrics_table(m: dict) -> str:
 
 
 # What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
-MAY_CHANGE = ("epochs", "device")
+MAY_CHANGE = ("epochs", "device", "tensorboard")
 
 
 def train_forecast(out, cfg: ForecastConfig | None = None, verbose: int = 1, resume: bool = False,
@@ -285,7 +286,8 @@ def _train(out, cfg: ForecastConfig, verbose: int, resume: bool) -> dict:
     out = check_writable_dir(out)
     trainer = Trainer(model, optimizer="adam", lr=cfg.lr, weight_decay=cfg.weight_decay, loss="mse",
                       metrics=["mae"], device=cfg.device, run_dir=out, verbose=verbose,
-                      callbacks=[EarlyStopping("val_loss", patience=cfg.patience), KeepBest("val_loss")])
+                      callbacks=[EarlyStopping("val_loss", patience=cfg.patience), KeepBest("val_loss"),
+                                 *tensorboard_if(cfg.tensorboard, out)])
     trainer.fit((torch.from_numpy(xtr), torch.from_numpy(ytr)), epochs=cfg.epochs, batch_size=cfg.batch_size,
                 validation_data=(torch.from_numpy(xva), torch.from_numpy(yva)), seed=cfg.seed, resume=resume)
     val, test = score(model, p, "val", cfg.device), score(model, p, "test", cfg.device)

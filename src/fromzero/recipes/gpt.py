@@ -40,6 +40,7 @@ from ..text.tokenizer import load_tokenizer, save_tokenizer
 from ..train import Callback, StopAtTarget, Trainer, place
 from ..train.muon import muon
 from ..train.optim import adamw
+from ..train.callbacks import tensorboard_if
 from ..train.schedules import WarmupCosine, WarmupStableDecay, constant
 from .configs import GPT_RECIPES as RECIPES, PretrainConfig
 
@@ -197,7 +198,7 @@ def _init_tokenizer(cfg: PretrainConfig, init, overrides: dict) -> PretrainConfi
 # What ``--resume`` may change: more steps, where and how fast it runs, what it prints. Any other
 # option given with it must equal the run's own (or is refused): a resumed run records what it trained with.
 MAY_CHANGE = ("max_iters", "device", "threads", "sample_tokens", "sample_prompt", "peak_flops", "plot",
-              "compile", "strategy", "activation_checkpointing", "stop_at_loss")
+              "compile", "strategy", "activation_checkpointing", "stop_at_loss", "tensorboard")
 
 
 def _saved_options(out: Path) -> dict | None:
@@ -307,7 +308,9 @@ def _pretrain(data, preset, out, resume, verbose, callbacks, init, family, cfg, 
     callbacks = [Throughput(model, mcfg.block_size, cfg.peak_flops, torch.bfloat16 if amp else torch.float32,
                             file=sys.stderr if verbose else None),
                  SampleText(tok, cfg.sample_tokens if verbose else 0, cfg.sample_prompt, cfg.seed),
-                 *([StopAtTarget("val_loss", cfg.stop_at_loss)] if cfg.stop_at_loss else []), *callbacks]
+                 *([StopAtTarget("val_loss", cfg.stop_at_loss)] if cfg.stop_at_loss else []),
+                 *tensorboard_if(cfg.tensorboard, out),
+                 *callbacks]
     trainer = Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
                       optimizer=_optimizer(cfg), loss=None, callbacks=callbacks, device=device,
                       grad_clip=cfg.grad_clip or None, grad_accum=cfg.grad_accum,

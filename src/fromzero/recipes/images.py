@@ -134,15 +134,17 @@ def unlike_training_data(x: torch.Tensor) -> str | None:
     return None
 
 
-def predict_many(run_dir, images: list, device="auto", top: int = 3, batch_size: int = 256) -> list[dict]:
-    """Top classes and probabilities for each image file, with one model load.
+def predict_many(run_dir, images: list, device="auto", top: int = 3, batch_size: int = 256,
+                 model=None) -> list[dict]:
+    """Top classes and probabilities for each image file, with one model load (``model``: the run's
+    model, already loaded, as ``fromzero serve`` keeps it).
 
     One dict per image, in order: ``{"input", "top": [(class, p), ...], "inverted"}``, with
     ``"notes"`` (the image was inverted) and ``"warning"`` (it looks nothing like the training
     digits) for stderr; an image that cannot be read gives ``{"input", "error"}`` instead.
     """
     spec = read_json(Path(run_dir) / "model.json")
-    model = load_model(run_dir, resolve_device(device))
+    model = model if model is not None else load_model(run_dir, resolve_device(device))
     size = spec["config"].get("inputs", [[1, 28, 28]])[0][-1]
     results, xs = [], []
     for image in images:

@@ -20,6 +20,7 @@ from ..errors import ConfigError
 from ..privacy import DifferentialPrivacy
 from ..train import StopAtTarget, Trainer, place
 from ..train.muon import Muon, muon_param_groups
+from ..train.callbacks import tensorboard_if
 from ..train.schedules import WarmupCosine, WarmupLinear
 
 
@@ -29,7 +30,8 @@ def to_inputs(images: np.ndarray) -> torch.Tensor:
 
 
 # What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
-MAY_CHANGE = ("epochs", "device", "strategy", "activation_checkpointing", "data_dir", "stop_at_accuracy")
+MAY_CHANGE = ("epochs", "device", "strategy", "activation_checkpointing", "data_dir", "stop_at_accuracy",
+              "tensorboard")
 
 
 def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1, resume: bool = False,
@@ -76,8 +78,8 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
     dp = [DifferentialPrivacy(cfg.dp_epsilon, cfg.dp_delta, cfg.dp_max_grad_norm)] if cfg.dp_epsilon else []
     trainer = Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
                       optimizer=_optimizer(cfg), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      lr=cfg.lr if cfg.optimizer == "adam" else None, schedule=schedule, device=device,
-                      run_dir=out, verbose=verbose, callbacks=stop + dp)
+                      lr=cfg.lr if cfg.optimizer in ("adam", "sgd") else None, schedule=schedule, device=device,
+                      run_dir=out, verbose=verbose, callbacks=[*stop, *dp, *tensorboard_if(cfg.tensorboard, out)])
     trainer.fit((x_train, y_train), epochs=cfg.epochs, batch_size=cfg.batch_size,
                 validation_data=(x_test, y_test), seed=cfg.seed, resume=resume)
     metrics = trainer.evaluate((x_test, y_test))
@@ -92,10 +94,10 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
 
 
 def _optimizer(cfg: MnistConfig):
-    """"adam", or Muon for the kernels of the convolutions and the hidden dense layer, with Adam (lr)
-    for the output layer and the biases (``fromzero.train.muon``)."""
-    if cfg.optimizer == "adam":
-        return "adam"
+    """"adam", "sgd" (momentum 0.9), or Muon for the kernels of the convolutions and the hidden dense
+    layer, with Adam (lr) for the output layer and the biases (``fromzero.train.muon``)."""
+    if cfg.optimizer in ("adam", "sgd"):
+        return cfg.optimizer
 
     def make(model):
         kernels = [p for p in model.parameters() if p.dim() >= 2]

@@ -32,6 +32,7 @@ from ..errors import DataError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, GlobalMaxPool1D, Input
 from ..model import Sequential
 from ..text.labelled import BUILTIN_TASKS, load_task, normalize_text, read_labelled
+from ..train.callbacks import tensorboard_if
 from ..train import EarlyStopping, KeepBest, Trainer
 from ..train.callbacks import StillImproving
 from .runs import classify_texts, only_answer
@@ -66,7 +67,7 @@ def build_text_rnn(cfg: TextRNNConfig, vocab_size: int, n_classes: int) -> Seque
 
 
 # What ``--resume`` may change: more epochs, and where it runs; anything else is refused.
-MAY_CHANGE = ("epochs", "device")
+MAY_CHANGE = ("epochs", "device", "tensorboard")
 
 
 def train_text_rnn(out, cfg: TextRNNConfig | None = None, verbose: int = 1, resume: bool = False,
@@ -102,7 +103,8 @@ def _train(out, cfg: TextRNNConfig, verbose: int, resume: bool) -> dict:
     stop = [EarlyStopping("val_accuracy", patience=cfg.patience, mode="max"),
             KeepBest("val_accuracy", mode="max"), still]
     history = model.fit(xs["train"], ys["train"], batch_size=cfg.batch_size, epochs=cfg.epochs,
-                        validation_data=(xs["dev"], ys["dev"]), callbacks=stop, seed=cfg.seed,
+                        validation_data=(xs["dev"], ys["dev"]), seed=cfg.seed,
+                        callbacks=[*stop, *tensorboard_if(cfg.tensorboard, out)],
                         verbose=verbose, run_dir=out, resume=resume)
     metrics = {"dev_accuracy": model.evaluate(xs["dev"], ys["dev"])["accuracy"],
                "epochs": len(history.epochs), "params": model.count_params(), "vocab_size": len(vocab),
@@ -143,15 +145,16 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     return trainer.evaluate((x, y))
 
 
-def predict_many(run_dir, texts: list[str], device="cpu", top: int = 3) -> list[dict]:
+def predict_many(run_dir, texts: list[str], device="cpu", top: int = 3, model=None) -> list[dict]:
     """Class probabilities of each sentence (normalised to the training data's style first), one model
-    load: ``[{"input": text, "top": [(class, p), ...]}, ...]``; an empty text gives ``"error"``."""
+    load: ``[{"input": text, "top": [(class, p), ...]}, ...]``; an empty text gives ``"error"``.
+    ``model``: the run's model, already loaded (``fromzero serve``)."""
     def proba(good):
         spec = read_json(Path(run_dir) / "model.json")
-        vocab, model = read_json(Path(run_dir) / spec["vocab"]), load_model(run_dir)
+        vocab, net = read_json(Path(run_dir) / spec["vocab"]), model if model is not None else load_model(run_dir)
         x = encode([normalize_text(t, spec.get("normalize")) for t in good], vocab, spec["max_len"])
         with torch.no_grad():
-            return spec["classes"], torch.cat([torch.softmax(model(x[i:i + 256]).float(), -1)
+            return spec["classes"], torch.cat([torch.softmax(net(x[i:i + 256]).float(), -1)
                                                for i in range(0, len(x), 256)])
 
     return classify_texts(texts, proba, top)

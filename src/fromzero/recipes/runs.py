@@ -34,21 +34,27 @@ class RunKind:
 _LM = "fromzero.recipes.gpt"
 # (task, model family or None for any) -> the kind; a family entry wins over the task's own.
 KINDS = {("image-classification", None): RunKind("an image classifier", "fromzero.recipes.images",
-                                                 ("predict", "evaluate", "explain", "audit-privacy")),
-         ("forecast", None): RunKind("a forecaster", "fromzero.recipes.forecast", ("predict", "evaluate", "explain")),
+                                                 ("predict", "evaluate", "explain", "audit-privacy", "export",
+                                                  "serve")),
+         ("forecast", None): RunKind("a forecaster", "fromzero.recipes.forecast",
+                                     ("predict", "evaluate", "explain", "export", "serve")),
          ("language-modeling", "gpt"): RunKind("a GPT language model", _LM,
-                                               ("generate", "evaluate", "explain", "finetune", "pretrain gpt --init")),
-         ("language-modeling", None): RunKind("a language model", _LM, ("generate", "evaluate")),
+                                               ("generate", "evaluate", "explain", "finetune", "export",
+                                                "pretrain gpt --init", "serve")),
+         ("language-modeling", None): RunKind("a language model", _LM, ("generate", "evaluate", "serve")),
          ("rnn-text-classification", None): RunKind("a text classifier", "fromzero.recipes.rnn_text",
-                                                    ("predict", "evaluate")),
+                                                    ("predict", "evaluate", "serve")),
          ("text-classification", None): RunKind("a text classifier", "fromzero.recipes.finetune",
-                                                ("predict", "evaluate", "explain", "audit-privacy"))}
+                                                ("predict", "evaluate", "explain", "audit-privacy",
+                                                 "serve"))}
 # task -> recipe module
 TASKS = {task: kind.recipe for (task, family), kind in KINDS.items() if family is None}
 # what a command needs, in words (for the end of the message)
 NEEDS = {"generate": "a language model", "finetune": "a GPT language model, written by fromzero pretrain gpt",
          "pretrain gpt --init": "a GPT language model, written by fromzero pretrain gpt",
-         "predict": "a classifier or a forecaster", "audit-privacy": "an image classifier or a fine-tuned text classifier",
+         "export": "a GPT language model, an image classifier or a forecaster",
+         "predict": "a classifier or a forecaster",
+         "audit-privacy": "an image classifier or a fine-tuned text classifier",
          "explain": "an image classifier, a GPT language model, a fine-tuned text classifier or a forecaster"}
 
 
@@ -61,6 +67,28 @@ def run_kind(spec: dict) -> RunKind | None:
     """The kind of the run whose model.json is ``spec`` (None: a task fromzero does not know)."""
     task = spec.get("task")
     return KINDS.get((task, spec.get("name"))) or KINDS.get((task, None))
+
+
+HF_PREFIX = "hf:"
+
+
+def is_hf_source(source) -> bool:
+    """``hf:NAME``, or a folder with a Hugging Face ``config.json`` and no fromzero ``model.json``:
+    a GPT-2 checkpoint that ``fromzero.hub.import_gpt2`` turns into a run."""
+    s = str(source)
+    if s.startswith(HF_PREFIX):
+        return True
+    p = Path(s)
+    return p.is_dir() and (p / "config.json").is_file() and not (p / "model.json").is_file()
+
+
+def gpt_run(source) -> str:
+    """The run folder of a RUN argument that takes a GPT: itself, or for ``hf:NAME`` or a Hugging
+    Face GPT-2 folder, fromzero's run of it (converted once, then cached)."""
+    if not is_hf_source(source):
+        return source
+    hub = importlib.import_module("fromzero.hub")   # layer 6, and torch: only for a Hugging Face source
+    return str(hub.import_gpt2(source))
 
 
 def read_spec(run_dir) -> dict:

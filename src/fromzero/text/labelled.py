@@ -465,6 +465,15 @@ class PaddedBatches:
             yield (x,) if self.labels is None else (x, self.labels[torch.from_numpy(idx)])
         self.epoch, self.pos = self.epoch + 1, 0
 
+    @property
+    def examples(self) -> int:
+        return len(self.seqs)
+
+    def take(self, idx: torch.Tensor) -> tuple:
+        """The batch of the examples at ``idx`` (int64; none gives a (0, 1) batch): ``(x,)`` or ``(x, y)``."""
+        x = pad([self.seqs[i] for i in idx.tolist()]) if len(idx) else torch.full((0, 1), PAD, dtype=torch.long)
+        return (x,) if self.labels is None else (x, self.labels.index_select(0, idx))
+
     def state_dict(self) -> dict:
         return {"seed": self.seed, "epoch": self.epoch, "pos": self.pos}
 

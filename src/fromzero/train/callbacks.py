@@ -113,6 +113,47 @@ class CSVLogger(Callback):
         atomic_write_text(self.path, buf.getvalue())
 
 
+class TensorBoard(Callback):
+    """Write each epoch's (or evaluation's) logs as TensorBoard scalars in ``log_dir``, at the
+    optimizer step: losses and metrics as ``NAME/train`` and ``NAME/val`` (one chart each), the
+    learning rate, throughput (samples/s, tokens/s, MFU) and ε under their own names. View them
+    with ``tensorboard --logdir RUN``. Only the main process writes."""
+
+    def __init__(self, log_dir):
+        self.log_dir, self.writer = Path(log_dir), None
+
+    def on_train_begin(self, trainer):
+        from .. import distributed as dist  # lazy: callbacks stay free of the process group
+
+        if not dist.is_main():
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # lazy: an optional package
+        except ImportError:
+            raise FromzeroError("--tensorboard needs the tensorboard package: pip install tensorboard (or "
+                                "'fromzero[tensorboard]')") from None
+        self.writer = SummaryWriter(str(self.log_dir))
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.writer is None:
+            return
+        for k, v in logs.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                tag = f"{k[4:]}/val" if k.startswith("val_") else f"{k}/train" if f"val_{k}" in logs else k
+                self.writer.add_scalar(tag, v, trainer.step)
+        self.writer.flush()
+
+    def on_train_end(self, trainer, logs):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def tensorboard_if(enabled: bool, run_dir) -> list:
+    """``[TensorBoard(run_dir / "tensorboard")]`` when ``enabled`` (a recipe's ``--tensorboard``), else ``[]``."""
+    return [TensorBoard(Path(run_dir) / "tensorboard")] if enabled else []
+
+
 class PlotHistory(Callback):
     """Save a PNG of the training curves (loss and each metric, train vs validation)."""
 
