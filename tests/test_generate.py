@@ -180,3 +180,11 @@ def test_compile_needs_the_cache_and_a_gpt():
         generate(_model(), torch.zeros(1, 1, dtype=torch.long), 2, use_cache=False, compile=True)
     with pytest.raises(FromzeroError, match="only a GPT"):
         generate(RNNLM(rnn_lm_config("tiny")), torch.zeros(1, 1, dtype=torch.long), 2, compile=True)
+
+
+def test_a_tiny_temperature_is_greedy_not_nan():
+    from fromzero.generate import sample_logits
+
+    logits = torch.randn(4, 50, generator=torch.Generator().manual_seed(0)) * 30
+    for t in (1e-300, 1e-30):
+        assert sample_logits(logits, temperature=t).tolist() == logits.argmax(-1, keepdim=True).tolist()

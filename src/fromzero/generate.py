@@ -29,8 +29,8 @@ def check_sampling(max_new_tokens: int, temperature: float, top_k, top_p) -> Non
     bad = []
     if not (isinstance(max_new_tokens, int) and max_new_tokens >= 0):
         bad.append(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-    if not temperature >= 0:
-        bad.append(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+    if not 0 <= temperature < float("inf"):
+        bad.append(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
     if top_k is not None and not (isinstance(top_k, int) and top_k >= 1):
         bad.append(f"top_k must be an integer >= 1, got {top_k!r}")
     if top_p is not None and not 0 < top_p <= 1:
@@ -42,9 +42,10 @@ def check_sampling(max_new_tokens: int, temperature: float, top_k, top_p) -> Non
 def sample_logits(logits, temperature: float = 1.0, top_k: int | None = None,
                   top_p: float | None = None, generator: torch.Generator | None = None):
     """Pick the next token from ``logits`` (B, V): (B, 1) ids. ``temperature=0`` is greedy."""
-    if temperature == 0:
+    if temperature < torch.finfo(logits.dtype).tiny:    # 0, or too small to divide by in the logits' dtype
         return logits.argmax(dim=-1, keepdim=True)
-    logits = logits / temperature
+    # shifted so that the largest is 0: a tiny temperature then gives 0 and -inf, never inf - inf = nan
+    logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     if top_k is not None and top_k < logits.size(-1):
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]              # (B, 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -39,6 +39,9 @@ def test_the_page_shows_and_info_lists_every_run(client, mnist_run, gpt_run):
     assert info["endpoints"]["predict"]["run"] == str(mnist_run)
     assert info["limits"]["max_new_tokens"] == 64
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
+    docs = client.get("/docs").text                         # the OpenAPI page works offline: its scripts are ours
+    assert "/docs-static/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
 
 
 def test_predict_answers_as_the_library_does(client, mnist_run):
@@ -75,6 +78,11 @@ def test_classify_and_forecast(client, text_run, forecast_run):
     assert f.json()["columns"] == ["units"] and len(f.json()["forecast"]) == 7
     want = predict_many(run, [str(csv)])[0]["forecast"]
     assert [v for row in f.json()["forecast"] for v in row] == pytest.approx([v for row in want for v in row])
+    lines = csv.read_text().splitlines()
+    last = lines[-1].split(",")
+    huge = "\n".join(lines[:-1] + [",".join(last[:-1] + ["1e300"])]) + "\n"     # finite in, not finite out
+    f = client.post("/api/forecast", content=huge.encode(), headers={"Content-Type": "text/csv"})
+    assert f.status_code == 422 and "not a finite number" in f.json()["error"], f.text
 
 
 @pytest.mark.parametrize("method, path, kwargs, status, words", [
@@ -90,6 +98,9 @@ def test_classify_and_forecast(client, text_run, forecast_run):
     ("post", "/api/generate", {"json": {"prompt": "€€"}}, 422, ["never seen", "'€'"]),
     ("post", "/api/generate", {"content": b'{"prompt": "the', "headers": {"Content-Type": "application/json"}},
      422, ["expected a JSON object, got malformed JSON"]),
+    ("post", "/api/generate", {"json": {"prompt": "the", "seed": 2 ** 64}}, 422, ["seed"]),
+    ("post", "/api/generate", {"content": b'{"prompt": "the", "temperature": 1e999}',
+                               "headers": {"Content-Type": "application/json"}}, 422, ["temperature"]),
     ("post", "/api/classify", {"json": {"txt": "hello"}}, 422, ["text: expected a value, got none"]),
     ("post", "/api/classify", {"json": {"text": "   "}}, 422, ["expected a sentence, got empty text"]),
     ("post", "/api/forecast", {"content": b"", "headers": {"Content-Type": "text/csv"}}, 422,
@@ -145,3 +156,15 @@ def test_two_runs_of_one_kind_and_a_run_of_no_kind_are_refused(mnist_run, tmp_pa
         create_app([mnist_run, mnist_run])
     with pytest.raises(CheckpointError, match="not a fromzero run"):
         create_app([tmp_path])
+
+
+def test_a_port_in_use_is_refused_before_the_models_load():
+    import socket
+
+    from fromzero.errors import FromzeroError
+    from fromzero.recipes.configs import ServeConfig
+    from fromzero.serve.app import run_server
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        with pytest.raises(FromzeroError, match="cannot listen on 127.0.0.1"):
+            run_server(["no-such-run"], ServeConfig(port=busy.getsockname()[1]))

@@ -45,8 +45,7 @@ from ..text.labelled import (BUILTIN_TASKS, LabelledTask, LabelledText, PaddedBa
                              normalize_text, read_labelled)
 from ..text.tokenizer import load_tokenizer, save_tokenizer
 from ..train import KeepBest, Trainer, place
-from ..train.callbacks import StillImproving
-from ..train.callbacks import tensorboard_if
+from ..train.callbacks import StillImproving, tensorboard_if
 from ..train.schedules import WarmupCosine
 from .runs import classify_texts, only_answer
 from .configs import DEFAULT_LR, FinetuneConfig, finetune_config  # noqa: F401

@@ -32,9 +32,8 @@ from ..errors import DataError
 from ..layers import GRU, LSTM, Dense, Dropout, Embedding, GlobalMaxPool1D, Input
 from ..model import Sequential
 from ..text.labelled import BUILTIN_TASKS, load_task, normalize_text, read_labelled
-from ..train.callbacks import tensorboard_if
 from ..train import EarlyStopping, KeepBest, Trainer
-from ..train.callbacks import StillImproving
+from ..train.callbacks import StillImproving, tensorboard_if
 from .runs import classify_texts, only_answer
 from .configs import TextRNNConfig
 

@@ -24,20 +24,39 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
+import socket
+import sys
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from .. import __version__
 from ..errors import FromzeroError
 from ..recipes.configs import ServeConfig
 from .models import Served, load_all, with_file
 from .worker import Busy, Cancelled, Worker
+
+
+def _openapi_page(app: FastAPI) -> None:
+    """``/docs``: Swagger UI for the OpenAPI schema, its scripts served by this app from the
+    ``swagger-ui-bundle`` package (FastAPI's own page loads them from a CDN: nothing offline)."""
+    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="fromzero serve: API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon-32x32.png")
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -54,7 +73,7 @@ class GenerateRequest(BaseModel):
     temperature: float = 0.8
     top_k: int | None = 200
     top_p: float | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, lt=2**63)
     stream: bool = True
 
 
@@ -72,9 +91,10 @@ def create_app(runs: list | None = None, config: ServeConfig | None = None,
     config = config or ServeConfig()
     served = served if served is not None else load_all(list(runs or []))
     worker = Worker(config.queue)
-    app = FastAPI(title="fromzero serve", version=__version__,
+    app = FastAPI(title="fromzero serve", version=__version__, docs_url=None, redoc_url=None,
                   description="Predict, generate, classify and forecast with fromzero runs. "
                               "Errors are {\"error\": message}.")
+    _openapi_page(app)
     app.state.worker, app.state.served, app.state.config = worker, served, config
     app.add_middleware(BodyLimit, max_body=config.max_body)
     _error_handlers(app)
@@ -121,6 +141,9 @@ def create_app(runs: list | None = None, config: ServeConfig | None = None,
             data, name, _ = await _upload(request, "a CSV file with a header row")
             r = await answer(lambda job: with_file(data, name if name.endswith(".csv") else "upload.csv",
                                                    served["forecast"].answer))
+            if not all(math.isfinite(v) for step in r["forecast"] for v in step):
+                raise ApiError(422, "the forecast is not a finite number: the CSV's values are far outside what the "
+                                    "model was trained on (expected values of the training data's magnitude)")
             return {k: r[k] for k in ("columns", "forecast", "times")}
 
     if "generate" in served:
@@ -154,6 +177,15 @@ def create_app(runs: list | None = None, config: ServeConfig | None = None,
 def run_server(runs: list, config: ServeConfig | None = None) -> None:
     """Load ``runs`` and serve them at ``config.host:config.port`` until interrupted (``fromzero serve``)."""
     config = config or ServeConfig()
+    try:   # the address first: a port in use fails at once, before the models load
+        with socket.create_server((config.host, config.port)):
+            pass
+    except OSError as e:
+        raise FromzeroError(f"serve: cannot listen on {config.host}:{config.port} ({e.strerror or e}); expected a free "
+                            "port (--port) and an address of this machine (--host)") from None
+    if config.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: --host {config.host}: the API is reachable from other machines and has no "
+              "authentication; anyone who can reach this port can use the models", file=sys.stderr, flush=True)
     app = create_app(runs, config)
     for name, s in app.state.served.items():
         print(f"serving {s.run} ({s.what}) at POST /api/{name}", flush=True)
