@@ -41,7 +41,7 @@ from torch import nn
 from . import distributed as dist
 from .config import make_config
 from .errors import CheckpointError, ConfigError, FromzeroError, NonFiniteError
-from .io import atomic_open, fsync_dir, read_json, remove_tmp_leftovers, save_json
+from .io import atomic_open, fsync_dir, read_json, remove_tmp_leftovers, save_json, sha256_file
 from .registry import build_model, model_spec
 
 def nonfinite(obj, name: str = "") -> list[str]:
@@ -295,6 +295,8 @@ def save_checkpoint(run_dir, step: int, model: nn.Module | dict, state: dict, ke
         torch.save(state, tmp / "state.pt")
         with open(tmp / "state.pt", "rb") as f:
             os.fsync(f.fileno())
+        # torch.load does not check the zip's CRCs: a flipped byte in a tensor would load silently
+        (tmp / "state.sha256").write_text(sha256_file(tmp / "state.pt"), encoding="ascii")
         fsync_dir(tmp)
         if final.exists():
             _remove_dir(final)
@@ -339,6 +341,11 @@ def clean_leftovers(run_dir) -> list[Path]:
 def load_checkpoint(path, model: nn.Module) -> dict:
     """Load a checkpoint folder into ``model`` and return its training state (weights_only=True)."""
     path = Path(path)
+    digest = path / "state.sha256"    # absent in checkpoints written before it existed
+    if digest.is_file() and (path / "state.pt").is_file() and \
+            sha256_file(path / "state.pt") != digest.read_text(encoding="ascii", errors="replace").strip():
+        raise CheckpointError(f"{path / 'state.pt'}: corrupt: its SHA-256 does not match the one saved with it "
+                              f"({digest.name}); resume from another checkpoint")
     try:   # first: a corrupt state.pt leaves the model untouched
         state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
     except FileNotFoundError:

@@ -179,6 +179,7 @@ def test_state_pt_loads_the_same_state_or_fails_cleanly(folder, checkpoint, data
     d = folder / f"ck{next(_names)}"
     d.mkdir()
     (d / "model.safetensors").write_bytes((src / "model.safetensors").read_bytes())
+    (d / "state.sha256").write_bytes((src / "state.sha256").read_bytes())   # what save_checkpoint wrote beside it
     (d / "state.pt").write_bytes(data.draw(mutated(good)))
     try:
         state = load_checkpoint(d, small_net())

@@ -9,6 +9,7 @@ from torch.utils.data import Dataset
 
 from fromzero.batches import as_batches
 from fromzero.checkpoint import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
+from fromzero.io import sha256_file
 from fromzero.train import NonFiniteError, Trainer
 
 
@@ -70,11 +71,14 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path):
     Evil.marker = evil.marker
     with open(ck / "state.pt", "wb") as f:
         pickle.dump({"step": 1, "x": evil}, f)
+    # an attacker who writes state.pt writes its SHA-256 too: the unpickling guard must hold alone
+    (ck / "state.sha256").write_text(sha256_file(ck / "state.pt"))
     with pytest.raises(CheckpointError, match="cannot load training state safely"):
         load_checkpoint(ck, nn.Linear(2, 2))
     assert not (tmp_path / "pwned").exists()
     with pytest.raises(CheckpointError):  # torch.save format with a payload: refused as well
         torch.save({"x": evil}, ck / "state.pt")
+        (ck / "state.sha256").write_text(sha256_file(ck / "state.pt"))
         load_checkpoint(ck, nn.Linear(2, 2))
     assert not (tmp_path / "pwned").exists()
 

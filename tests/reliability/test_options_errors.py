@@ -15,6 +15,7 @@ from torch import nn
 
 from fromzero.cli import COMMANDS, main
 from fromzero.errors import CheckpointError, ConfigError, FromzeroError
+from fromzero.io import sha256_file
 from fromzero.train import Trainer
 
 # --- finding 8: option ranges --------------------------------------------------------------------
@@ -117,6 +118,7 @@ def test_malformed_state_pt_is_a_checkpoint_error_naming_it(tmp_path):
     _tiny_trainer(tmp_path).fit((x, y), epochs=1, batch_size=8)
     (ck,) = [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith("step-")]
     torch.save({"step": 2, "epoch": 1}, ck / "state.pt")   # loads safely, but is no training state
+    (ck / "state.sha256").write_text(sha256_file(ck / "state.pt"))   # intact as a file: the content is checked
     with pytest.raises(CheckpointError, match=r"state\.pt: .*'optimizer' missing"):
         _tiny_trainer(tmp_path).fit((x, y), epochs=2, batch_size=8, resume=True)
 
