@@ -231,7 +231,7 @@ def test_continued_pretraining_starts_from_the_run(tiny_gpt, tmp_path):
 def test_differentially_private_finetuning_spends_its_budget_and_the_audit_reports_it(tiny_gpt, tiny_task, tmp_path):
     from fromzero.recipes.finetune import audit_run
 
-    m = finetune(tiny_gpt, task=str(tiny_task), out=tmp_path / "dp", verbose=0, epochs=2, batch_size=64,
+    m = finetune(tiny_gpt, task=str(tiny_task), out=tmp_path / "dp", verbose=0, epochs=1, batch_size=64,
                  lr=1e-3, dp_epsilon=4.0, dp_delta=1e-5, freeze="embeddings", device="cpu")
     assert 3.5 < m["epsilon"] <= 4.0 + 1e-6 and m["delta"] == 1e-5 and m["noise_multiplier"] > 0
     with open(tmp_path / "dp" / "history.csv") as f:
