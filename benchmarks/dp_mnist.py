@@ -2,7 +2,8 @@
 privacy budget ε, and what a membership-inference attack finds in each model.
 
 Each ε is one run of ``fromzero train mnist-cnn --dp-epsilon ε --dp-delta 1e-5 --optimizer sgd --lr 2
---batch-size 512 --epochs 2`` (ε = inf is the same recipe without DP, at ``--no-dp-lr``) into ``--out/eps-ε``; a finished run is reused (delete it to measure again).
+--batch-size 512 --epochs 2`` (ε = inf is the same recipe without DP, at ``--no-dp-lr``) into
+``--out/eps-ε``; a finished run is reused (delete it to measure again).
 Then ``fromzero audit-privacy`` attacks each model with 5,000 training vs 5,000 test images.
 Prints a table (ε, test accuracy, noise σ, attack AUC, minutes) and draws accuracy against ε
 into ``--out/accuracy_vs_epsilon.png``.

@@ -630,8 +630,9 @@ COMMANDS: dict[str, Command] = {
         "three lengths) and must match PyTorch within 1e-4, or the export fails. --format hf: write the GPT of a run "
         "as a Hugging Face GPT-2 folder (config.json, model.safetensors and, for a BPE "
         "tokenizer, tokenizer.json) that transformers.AutoModelForCausalLM.from_pretrained loads. The GPT needs "
-        "GPT-2's shape: learned positions and no QK-norm (pretrain gpt --set pos_emb=learned --set qk_norm=false), LayerNorm; a model without biases gets "
-        "zero biases. The other way, every command that takes a GPT run also takes hf:NAME (downloaded once "
+        "GPT-2's shape: learned positions and no QK-norm (pretrain gpt --set pos_emb=learned --set "
+        "qk_norm=false), LayerNorm; a model without biases gets zero biases. The other way, every command that "
+        "takes a GPT run also takes hf:NAME (downloaded once "
         "through huggingface_hub's cache) or a Hugging Face GPT-2 folder (docs/hub.md).", [ExportArgs], export),
     "audit-privacy": Command(
         "measure what a trained classifier leaks about its training data",

@@ -50,11 +50,9 @@ def _inputs(spec: dict, model) -> tuple[str, list, dict]:
                       f"task {task!r} and model {spec.get('name')!r}")
 
 
-def _describe(path: Path, spec: dict, model, name: str) -> None:
+def _metadata(spec: dict, model, name: str) -> dict:
     """What a user of the file needs beside the graph, as ONNX metadata: the task, the input, and
     the classes, the GPT's context and vocabulary, or the forecaster's scaling."""
-    import onnx  # lazy: as onnxruntime
-
     meta = {"producer": "fromzero", "task": str(spec.get("task")), "input": name}
     if spec.get("classes"):
         meta["classes"] = json.dumps(spec["classes"], ensure_ascii=False)
@@ -62,9 +60,7 @@ def _describe(path: Path, spec: dict, model, name: str) -> None:
         meta.update(context=str(model.config.block_size), vocab_size=str(model.config.vocab_size))
     if spec.get("task") == "forecast":
         meta["scaling"] = "inputs scaled with the run's scaler.json, outputs in the same scale"
-    m = onnx.load(str(path), load_external_data=False)
-    onnx.helper.set_model_props(m, meta)
-    onnx.save(m, str(path))
+    return meta
 
 
 class _OneInput(torch.nn.Module):
@@ -99,13 +95,15 @@ def export_onnx(run_dir, path=None) -> dict:
     size = sum(p.numel() * p.element_size() for p in model.parameters())
     quiet = logging.getLogger("torch.onnx")   # "torchvision is not installed": notes on the exporter's own tables
     level, quiet.level = quiet.level, logging.ERROR
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")      # the exporter's notes on its own internals
-        torch.onnx.export(_OneInput(model), (examples[0],), str(path), dynamo=True, dynamic_shapes=(dynamic,),
-                          input_names=[name], output_names=["output"], verbose=False,
-                          external_data=size > 1 << 30)   # one file, unless near protobuf's 2 GB limit
-    quiet.setLevel(level)
-    _describe(path, spec, model, name)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")      # the exporter's notes on its own internals
+            program = torch.onnx.export(_OneInput(model), (examples[0],), dynamo=True, dynamic_shapes=(dynamic,),
+                                        input_names=[name], output_names=["output"], verbose=False)
+    finally:
+        quiet.setLevel(level)
+    program.model.metadata_props.update(_metadata(spec, model, name))
+    program.save(str(path), external_data=size > 1 << 30)   # one file, unless near protobuf's 2 GB limit
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for x in examples:

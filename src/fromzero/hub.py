@@ -155,7 +155,8 @@ def import_gpt2(source, out=None) -> Path:
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise CheckpointError(f"{folder}: expected model.safetensors (fromzero never unpickles "
-                              "pytorch_model.bin); convert it with transformers' save_pretrained(safe_serialization=True)")
+                              "pytorch_model.bin); convert it with transformers' "
+                              "save_pretrained(safe_serialization=True)")
     key = hashlib.sha256("\n".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in
                                    sorted(folder.iterdir()) if p.is_file()).encode() + str(folder.resolve()).encode())
     if out is None:    # made once per source: its files' names, sizes and times are the key
@@ -223,10 +224,12 @@ def export_gpt2(run_dir, folder) -> Path:
     from .text.tokenizer import load_tokenizer  # lazy: as in gpt2_tokenizer
 
     run_dir, folder = Path(run_dir), Path(folder)
-    if (folder / "model.json").exists() or (folder.is_dir() and any(folder.iterdir())
-                                           and not (folder / "config.json").is_file()):
+    if (folder / "model.json").exists():
         raise ConfigError(f"--out {folder}: expected a new or empty folder, or an earlier Hugging Face export to "
-                          f"replace, got {'a fromzero run' if (folder / 'model.json').exists() else 'a folder with other files'}")
+                          "replace, got a fromzero run")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "config.json").is_file():
+        raise ConfigError(f"--out {folder}: expected a new or empty folder, or an earlier Hugging Face export to "
+                          "replace, got a folder with other files")
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out {folder}: expected a folder, got a file")
     model = load_model(run_dir)
