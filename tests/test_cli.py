@@ -83,6 +83,7 @@ def test_help_states_real_defaults(capsys):
 
 def test_help_facts_kept_elsewhere_match_their_source():
     """Help that names built-in data or the scratch presets says what those modules hold."""
+    from fromzero.scratch.gpt_train import GPT_PRESET
     from fromzero.scratch.train import PRESETS
     from fromzero.text.data import BUILTIN as CORPORA
     from fromzero.timeseries.data import BUILTIN as SERIES
@@ -96,7 +97,11 @@ def test_help_facts_kept_elsewhere_match_their_source():
     shown = {f.name: f.metadata.get("shown", "") for f in dataclasses.fields(ScratchTrainConfig)}
     for p in PRESETS.values():
         assert f"{p.model} {p.epochs}" in shown["epochs"] and f"{p.model} {p.width}" in shown["width"]
-        assert shown["lr"] == f"{p.lr:g}" and shown["batch_size"] == str(p.batch_size)
+        assert shown["lr"].startswith(f"mlp/cnn {p.lr:g}") and shown["batch_size"].startswith(f"mlp/cnn {p.batch_size}")
+    g = GPT_PRESET
+    assert shown["lr"].endswith(f"gpt {g.lr:g}") and shown["batch_size"].endswith(f"gpt {g.batch_size}")
+    for name in ("block_size", "n_layer", "n_head", "n_embd", "max_iters", "eval_interval"):
+        assert shown[name] == str(getattr(g, name)), name
 
 
 def test_options_reach_the_config():

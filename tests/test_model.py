@@ -43,6 +43,22 @@ def test_one_hot_labels_and_validation_split(mnist_small):
     assert hist.history["samples_per_s"][0] > 0
 
 
+def test_a_trained_model_copies_without_its_trainer(mnist_small):
+    """copy.deepcopy of a fitted model (what the explanation checks' model randomization does) works:
+    the copy has the weights and compile settings, and a trainer of its own once it trains."""
+    import copy
+
+    x, y, xt, _ = mnist_small
+    model = small_cnn().compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(x[:128], y[:128], batch_size=64, epochs=1, verbose=0)
+    twin = copy.deepcopy(model)
+    assert model.trainer is not None and twin.trainer is None
+    assert torch.equal(twin.predict(xt[:8]), model.predict(xt[:8]))
+    twin.fit(x[:64], y[:64], batch_size=64, epochs=1, verbose=0)
+    assert twin.trainer is not model.trainer
+    assert not torch.equal(twin.predict(xt[:8]), model.predict(xt[:8]))
+
+
 def test_numpy_inputs_are_accepted(mnist_small):
     x, y, _, _ = mnist_small
     model = small_cnn().compile("sgd", "sparse_categorical_crossentropy", ["accuracy"])

@@ -50,6 +50,8 @@ RUN = {
     "fromzero train forecast --data ett --target OT": f"{TINY_FORECAST} --lookback 24 --horizon 4",
     "fromzero train forecast --data sales.csv --target units": TINY_FORECAST,
     "fromzero scratch train --model cnn": "--epochs 1 --limit 256 --width 4 --no-progress",
+    "fromzero scratch train --model gpt": "--max-iters 2 --eval-interval 2 --n-layer 1 --n-head 2 --n-embd 16 "
+                                          "--block-size 16 --batch-size 4 --no-progress",
     "fromzero explain runs/mnist-cnn examples/digit-7.png": "",
     "fromzero train mnist-cnn --dp-epsilon 3 --out runs/mnist-dp": TINY_MNIST,
     "fromzero audit-privacy runs/mnist-dp": "--examples 64",
@@ -99,6 +101,12 @@ RUN = {
     "fromzero train forecast --data sales.csv --target units --lookback 28 --horizon 7 --split 0.7,0.1,0.2":
         TINY_FORECAST,
     "fromzero predict runs/forecast-sales sales.csv": "",
+    # docs/choosing.md (the zoo: arithmetic and cached measurements only, nothing measured)
+    "fromzero models": "",
+    "fromzero models --batch-size 8 --gpus 4": "",
+    # docs/choosing.md (fromzero compare; the tiny budget: 256 images, a 4-step GPT)
+    "fromzero compare mnist --budget full --threads 1": "--budget tiny --quiet",
+    "fromzero compare lm --threads 1": "--budget tiny --order 3 --quiet",
 }
 # A placeholder in a command -> what it stands for here (a run made by an earlier command).
 PLACEHOLDERS = {"RUN": "runs/shakespeare"}
@@ -116,6 +124,17 @@ MAKES = {"fromzero train mnist-cnn --epochs 10 --batch-size 128": "runs/mnist-cn
 ACTIVATE = "source .venv/bin/activate"   # checked, not run: see test_activation_puts_fromzero_on_the_path
 MULTI = "several processes, GPUs or machines (tests/distributed runs 1 vs 2 processes on the CPU)"
 SKIPPED = {
+    "fromzero compare text --threads 1": "a BiLSTM epoch over all of SST-2 even at --budget tiny: "
+                                         "tests/test_compare.py runs compare text on a small TSV folder",
+    "fromzero compare forecast --budget full --threads 1": "an LSTM epoch over all 8,449 ETTh1 windows even at "
+                                                           "--budget tiny: tests/test_compare.py runs compare "
+                                                           "forecast on a small CSV",
+    "fromzero compare mnist --data path/to/fashion_mnist": "a placeholder folder of IDX files: tests/test_compare.py "
+                                                          "writes one",
+    "fromzero compare text --data path/to/cr --threads 1": "a placeholder folder (the CR data set is not shipped): "
+                                                          "tests/test_compare.py writes a labelled folder",
+    "fromzero compare forecast --data path/to/daily-min-temperatures.csv --threads 1":
+        "a placeholder file: tests/test_compare.py writes a CSV series",
     'fromzero generate hf:gpt2 --prompt "Hello"': "downloads GPT-2 (no network in tests): tests/hub loads a "
                                                    "transformers GPT2LMHeadModel from a folder instead",
     'fromzero generate hf:gpt2 --prompt "The meaning of life is"': "downloads GPT-2: as above",
@@ -135,6 +154,14 @@ SKIPPED = {
                                                       "tests/test_generate.py compiles it on a tiny model",
     "fromzero explain runs/mnist --check": "the checks need a well-trained model (exit status 1 when one fails): "
                                            "tests/explain runs them on a CNN trained for them",
+    "fromzero models --measure --threads 1": "measures training throughput (a few steps of each preset, ~1 "
+                                             "min): tests/test_zoo.py measures the tiny GPT and checks the cache",
+    "fromzero plan gpt --data shakespeare --time 10m --memory 4GB": "measures the machine first (a calibration "
+                                                                    "run and each candidate's throughput): "
+                                                                    "tests/test_plan.py plans from a seeded cache",
+    "fromzero plan gpt --data shakespeare --time 2m --preset shakespeare-char --threads 1": "as above "
+                                                                                            "(tests/test_plan.py)",
+    "fromzero plan mnist-cnn --time 5m": "as above (tests/test_plan.py plans the CNN with a fake throughput)",
     "fromzero train mnist-cnn --nproc 2 --strategy ddp": "2 processes: " + MULTI,
     "fromzero pretrain gpt --preset gpt2 --data corpus/ --nproc 8": "8 processes of GPT-2 on a user's corpus: " + MULTI,
     "torchrun --standalone --nproc-per-node 8 -m fromzero pretrain gpt --preset gpt2 --data corpus/":

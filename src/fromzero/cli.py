@@ -30,9 +30,9 @@ from .config import add_options, make_config, opt
 from .errors import ConfigError, DataError, FromzeroError
 from .io import read_json
 from .models.configs import GPT_PRESETS, RNN_PRESETS, GPTConfig, RNNLMConfig
-from .recipes.configs import (FORECAST_RECIPES, GPT_RECIPES, MNIST_SPEEDRUN, RNN_RECIPES, FinetuneConfig,
-                              ForecastConfig, GenerateConfig, MnistConfig, PretrainConfig, ScratchTrainConfig,
-                              ServeConfig, TextRNNConfig, device_opt)
+from .recipes.configs import (FORECAST_RECIPES, GPT_RECIPES, MNIST_SPEEDRUN, RNN_RECIPES, CompareConfig,
+                              FinetuneConfig, ForecastConfig, GenerateConfig, MnistConfig, ModelsConfig, PlanConfig,
+                              PretrainConfig, ScratchTrainConfig, ServeConfig, TextRNNConfig, device_opt)
 from .recipes.runs import audit_run, check_run, evaluate_run, gpt_run, is_text, prediction_inputs, predict_many
 
 
@@ -535,13 +535,58 @@ def serve(o: dict) -> None:
 
 
 def scratch_train(o: dict) -> None:
-    from .scratch.train import train_mnist  # lazy: --help must not import numpy
+    from .scratch.gpt_train import train_gpt  # lazy: --help must not import numpy
+    from .scratch.train import options_for, train_mnist  # lazy: as above
 
-    r = train_mnist(**dataclasses.asdict(given(ScratchTrainConfig, o)))
+    cfg = given(ScratchTrainConfig, o)
+    kwargs = options_for(cfg.model, dataclasses.asdict(cfg), o)
+    if cfg.model == "gpt":
+        r = train_gpt(**kwargs)
+        c = r["config"]
+        print(f"scratch gpt ({r['model'].n_params():,} parameters, {c.max_iters} steps): validation loss "
+              f"{r['val_loss']:.4f}, trained in {r['train_time_s']:.1f} s ({r['tokens_per_s']:,.0f} tokens/s)")
+        print(f"sample:\n{r['sample']}")
+        return
+    r = train_mnist(**kwargs)
     cfg = r["config"]
     print(f"scratch {cfg.model} ({r['model'].n_params():,} parameters, {cfg.epochs} epochs): "
           f"test accuracy {r['test_accuracy'] * 100:.2f}%, trained in {r['train_time_s']:.1f} s "
           f"({r['samples_per_s']:,.0f} images/s)")
+
+
+@dataclass
+class CompareArgs:
+    out: str | None = opt(None, "folder for the table (table.csv, table.json), chart.png and the fromzero model's "
+                          "run", shown="runs/compare-TASK")
+    overwrite: bool = opt(False, "replace an earlier comparison in --out (a folder holding anything else is "
+                          "always refused)")
+    quiet: bool = _quiet("no progress bars or notes")
+
+
+def compare(o: dict) -> None:
+    from .recipes.compare import compare  # lazy: --help must not import torch or scikit-learn
+    from .recipes.compare_report import format_table
+
+    a, c = given(CompareArgs, o), given(CompareConfig, o)
+    table = compare(out=a.out, overwrite=a.overwrite, verbose=0 if a.quiet else 1, **dataclasses.asdict(c))
+    print(format_table(table))
+    print(f"table and chart saved to {a.out or f'runs/compare-{c.task}'} (table.csv, table.json, chart.png)")
+
+
+def models(o: dict) -> None:
+    from .zoo import format_table, zoo_table  # lazy: --help must not import torch
+
+    cfg = given(ModelsConfig, o)
+    rows = zoo_table(**dataclasses.asdict(cfg))
+    print(json.dumps(rows, indent=1) if cfg.json else format_table(rows, cfg))
+
+
+def plan(o: dict) -> None:
+    from .recipes.plan import describe, plan  # lazy: --help must not import torch
+
+    cfg = given(PlanConfig, o)
+    p = plan(cfg.task, cfg.data, cfg.time, cfg.memory, cfg.device, cfg.threads or None, cfg.preset or None)
+    print(json.dumps(p.as_dict(), indent=1) if cfg.json else describe(p))
 
 
 # --- the command table ---------------------------------------------------------------------------
@@ -649,11 +694,36 @@ COMMANDS: dict[str, Command] = {
         "(--queue; 503 when full) and each has --timeout; bodies over --max-body get 413, prompts over "
         "--max-chars and more than --max-new-tokens tokens get 422 (docs/serve.md). Ctrl-C stops it.",
         [ServeArgs, ServeConfig], serve),
+    "compare": Command(
+        "traditional models beside the fromzero model: quality, size, training time, latency",
+        "Train scikit-learn's (or NumPy's) traditional models and the matching fromzero model on the same split "
+        "and print one table: quality, parameters, training time, inference latency per sample and size; "
+        "table.csv, table.json and chart.png go to --out. mnist: logistic regression and a random forest on the "
+        "pixels vs the tutorial's CNN; text: TF-IDF + logistic regression vs a BiLSTM; forecast: repeat-last, "
+        "seasonal naive and ridge on lagged windows vs the LSTM forecaster; lm: a Kneser-Ney character n-gram "
+        "model vs a GPT (docs/choosing.md). Needs scikit-learn: pip install 'fromzero[compare]'.",
+        [CompareConfig, CompareArgs], compare),
+    "models": Command(
+        "the model zoo: every preset's task, size, FLOPs, training memory and measured speed",
+        "Print every preset and family (GPT and LSTM presets, the MNIST CNN, the forecaster, the text RNN) with its "
+        "task, parameters, training FLOPs per token or per sample, the training memory at its recipe's batch (or "
+        "--batch-size, --block-size): parameters, gradients, optimizer state, activations, per GPU under FSDP "
+        "with --gpus N, and the training throughput measured on this machine (--measure measures the rows not "
+        "yet measured, once; the results are cached). docs/choosing.md explains the columns.",
+        [ModelsConfig], models),
+    "plan": Command(
+        "recommend a preset, batch, steps and precision for a time or memory budget, and the command",
+        "Given a task (gpt: a language model on --data; mnist-cnn), and a budget (--time, --memory or both), "
+        "recommend a preset, batch size, steps or epochs and precision from this machine's measured throughput "
+        "(measured once and cached), the data's size and the fitted scaling law; say what to expect (loss or "
+        "accuracy range, wall time, peak memory) and print the exact command to run (docs/choosing.md).",
+        [PlanConfig], plan),
     "scratch train": Command(
-        "train an MLP or a CNN on MNIST with the NumPy ops",
-        "Train a NumPy-only MLP (784-256-10) or CNN (conv5x5-relu-maxpool-dense) on MNIST with hand-written "
-        "backprop and Adam; prints the test accuracy. Tip: on a busy machine, OPENBLAS_NUM_THREADS=1 is often "
-        "much faster.", [ScratchTrainConfig], scratch_train),
+        "train an MLP or a CNN on MNIST, or a character GPT, with the NumPy ops",
+        "Train a NumPy-only MLP (784-256-10) or CNN (conv5x5-relu-maxpool-dense) on MNIST, or a GPT (pre-LN "
+        "Transformer, --model gpt) on the characters of Tiny Shakespeare or --data FILE, with hand-written "
+        "backprop and Adam; prints the test accuracy, or the validation loss and a sample. Tip: on a busy "
+        "machine, OPENBLAS_NUM_THREADS=1 is often much faster.", [ScratchTrainConfig], scratch_train),
 }
 
 

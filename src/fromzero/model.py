@@ -41,6 +41,14 @@ class Model(nn.Module):
         self.layers = nn.ModuleList(dict.fromkeys(n.layer for n in self.nodes))
         self.trainer = None
 
+    def __getstate__(self):
+        """A copy (``copy.deepcopy``) or a pickle carries the layers and the compile settings, not
+        the trainer (its optimizer, data iterators and generators): the copy trains afresh."""
+        state = self.__dict__.copy()
+        state["trainer"] = None
+        state.pop("_cbs", None)
+        return state
+
     def _topo_order(self) -> list[Symbol]:
         order, seen = [], set()
 

@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from fromzero.errors import ShapeError
-from fromzero.scratch import (relu_backward, relu_forward, sigmoid_backward, sigmoid_forward,
-                              softmax_backward, softmax_forward, tanh_backward, tanh_forward)
+from fromzero.scratch import (gelu_backward, gelu_forward, relu_backward, relu_forward, sigmoid_backward,
+                              sigmoid_forward, softmax_backward, softmax_forward, tanh_backward,
+                              tanh_forward)
 
 from ._ref import check_op
 
@@ -13,6 +14,7 @@ CASES = {
     "sigmoid": (sigmoid_forward, sigmoid_backward, torch.sigmoid),
     "tanh": (tanh_forward, tanh_backward, torch.tanh),
     "softmax": (softmax_forward, softmax_backward, lambda x: torch.softmax(x, dim=-1)),
+    "gelu": (gelu_forward, gelu_backward, lambda x: torch.nn.functional.gelu(x, approximate="tanh")),
 }
 
 

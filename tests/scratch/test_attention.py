@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from fromzero.errors import ShapeError
-from fromzero.scratch import (attention_backward, attention_forward, self_attention_backward,
+from fromzero.scratch import (attention_backward, attention_forward, multi_head_attention_backward,
+                              multi_head_attention_forward, self_attention_backward,
                               self_attention_forward, softmax, tutorial_attention_scores)
 
 from ._ref import check_op
@@ -54,6 +55,42 @@ def test_self_attention_matches_torch_multihead_attention(n_head, causal):
 
     check_op(lambda *a: self_attention_forward(*a, n_head=n_head, causal=causal),
              self_attention_backward, reference, [x, *Ws], rng, ["x", "Wq", "Wk", "Wv", "Wo"])
+
+
+@pytest.mark.parametrize("n_head,causal", [(1, False), (3, True)])
+def test_multi_head_attention_matches_torch_with_biases(n_head, causal):
+    rng = np.random.default_rng(6)
+    C, T = 6, 5
+    x = rng.standard_normal((2, T, C))
+    W_qkv, W_o = rng.standard_normal((3 * C, C)) / np.sqrt(C), rng.standard_normal((C, C)) / np.sqrt(C)
+    b_qkv, b_o = rng.standard_normal(3 * C), rng.standard_normal(C)
+
+    def reference(x, W_qkv, b_qkv, W_o, b_o):  # nn.MultiheadAttention's layout: in_proj (3C, C)
+        mask = torch.triu(torch.ones(T, T, dtype=torch.bool), 1) if causal else None
+        y, _ = F.multi_head_attention_forward(
+            x.transpose(0, 1), x.transpose(0, 1), x.transpose(0, 1), C, n_head, W_qkv, b_qkv,
+            None, None, False, 0.0, W_o, b_o, need_weights=False, attn_mask=mask)
+        return y.transpose(0, 1)
+
+    check_op(lambda *a: multi_head_attention_forward(*a, n_head=n_head, causal=causal),
+             multi_head_attention_backward, reference, [x, W_qkv, b_qkv, W_o, b_o], rng,
+             ["x", "W_qkv", "b_qkv", "W_o", "b_o"])
+
+
+def test_multi_head_attention_is_self_attention_with_stacked_weights():
+    rng = np.random.default_rng(7)
+    x, Ws = rng.standard_normal((2, 4, 6)), [rng.standard_normal((6, 6)) for _ in range(4)]
+    y, _ = multi_head_attention_forward(x, np.concatenate(Ws[:3]), np.zeros(18), Ws[3], np.zeros(6), 2)
+    np.testing.assert_allclose(y, self_attention_forward(x, *Ws, n_head=2, causal=True)[0], rtol=1e-12)
+    with pytest.raises(ShapeError, match=r"n_head dividing C=6, received 4"):
+        multi_head_attention_forward(x, np.ones((18, 6)), np.zeros(18), Ws[3], np.zeros(6), 4)
+
+
+def test_attention_keeps_float32():
+    q = np.ones((1, 3, 4), np.float32)
+    out, cache = attention_forward(q, q, q, causal=True)
+    assert out.dtype == np.float32
+    assert all(g.dtype == np.float32 for g in attention_backward(out, cache))
 
 
 def test_tutorial_attention_is_one_softmax_over_positions_not_a_weighted_sum():

@@ -340,6 +340,60 @@ class TextRNNConfig:
     def __post_init__(self):
         _raise(self, check(self))
 
+# --- fromzero compare (recipes/compare.py) -------------------------------------------------------
+
+COMPARE_TASKS = ("mnist", "text", "forecast", "lm")
+
+
+@dataclass
+class CompareConfig:
+    """``fromzero compare TASK``: traditional models and the matching fromzero model, one split."""
+    task: str = opt(None, "mnist (images), text (labelled sentences), forecast (a time series) or lm (a language "
+                    "model on text)", positional=True, choices=COMPARE_TASKS)
+    data: str | None = opt(None, "mnist: mnist, fashion-mnist or a folder with the four IDX files; text: sst2 or a "
+                           "labelled .tsv/.csv/.jsonl file or folder; forecast: ett, melbourne or a CSV file; lm: "
+                           "shakespeare, tang-poems, movie-reviews or a UTF-8 text file or folder",
+                           shown="mnist, sst2, ett, shakespeare")
+    budget: str = opt("quick", "how long the deep model (and the forest) trains: tiny (seconds, for tests), quick "
+                      "(minutes on 2 cores), full (the shipped recipe); docs/choosing.md lists what each trains",
+                      choices=("tiny", "quick", "full"))
+    target: str | None = opt(None, "forecast: column(s) to forecast, comma-separated, or 'all'",
+                             shown="the series' own (ett: all)")
+    text_column: str = opt("text", "text: the text column or JSON key of a labelled file")
+    label_column: str = opt("label", "text: the label column or JSON key of a labelled file")
+    limit: int | None = opt(None, "mnist: train every model on the first N training images", range=">= 1",
+                            shown="the budget's")
+    epochs: int | None = opt(None, "epochs of the deep model (mnist, text, forecast)", range=">= 1",
+                             shown="the budget's")
+    max_iters: int | None = opt(None, "lm: the GPT's optimizer steps", range=">= 1", shown="the budget's")
+    trees: int | None = opt(None, "mnist: trees of the random forest", range=">= 1", shown="the budget's")
+    order: int = opt(6, "lm: order of the Kneser-Ney n-gram model (characters, the predicted one included)",
+                     range="[1, 12]")
+    threads: int = opt(0, "CPU threads of torch and scikit-learn (0 = their default)", range="[0, 4096]")
+    seed: int = seed_opt()
+    device: str = device_opt()
+
+    def __post_init__(self):
+        _raise(self, check(self))
+
+
+# What each budget trains (CompareConfig's explicit --limit/--epochs/--max-iters/--trees win). The CNN
+# trains with train mnist-cnn's speedrun recipe; the GPT with a pretrain gpt preset and its recipe.
+COMPARE_BUDGETS = {
+    "tiny": {"mnist": dict(limit=256, test_limit=256, trees=4, epochs=1),
+             "text": dict(epochs=1, units=8, embed_dim=8),
+             "forecast": dict(epochs=1, hidden=8),
+             "lm": dict(preset="tiny", max_iters=4, eval_interval=4, batch_size=4)},
+    "quick": {"mnist": dict(limit=10000, trees=100, epochs=1),
+              "text": dict(epochs=3),
+              "forecast": dict(epochs=3),
+              "lm": dict(preset="shakespeare-speedrun")},
+    "full": {"mnist": dict(limit=None, trees=100, epochs=1),
+             "text": dict(),
+             "forecast": dict(),
+             "lm": dict(preset="shakespeare-char")},
+}
+
 # --- fromzero generate (generate.py) -------------------------------------------------------------
 
 
@@ -365,15 +419,26 @@ class GenerateConfig:
 
 @dataclass
 class ScratchTrainConfig:
-    """``fromzero scratch train``: unset sizes come from ``fromzero.scratch.train.PRESETS``."""
-    model: str = opt("cnn", "which network", choices=("mlp", "cnn"))
-    epochs: int | None = opt(None, "passes over the training images", range=">= 1", shown="mlp 4, cnn 3")
-    batch_size: int | None = opt(None, "images per step", range=">= 1", shown="128")
-    lr: float | None = opt(None, "Adam's peak learning rate, cosine-decayed to 0", range="> 0", shown="0.002")
+    """``fromzero scratch train``: unset sizes come from ``fromzero.scratch.train.PRESETS`` (mlp, cnn)
+    and ``fromzero.scratch.gpt_train.GPT_PRESET`` (gpt)."""
+    model: str = opt("cnn", "which network: mlp or cnn on MNIST, gpt on characters of text", choices=("mlp", "cnn", "gpt"))
+    epochs: int | None = opt(None, "mlp/cnn: passes over the training images", range=">= 1", shown="mlp 4, cnn 3")
+    batch_size: int | None = opt(None, "images (mlp/cnn) or text windows (gpt) per step", range=">= 1",
+                                 shown="mlp/cnn 128, gpt 12")
+    lr: float | None = opt(None, "Adam's peak learning rate, cosine-decayed (mlp/cnn: to 0; gpt: to a tenth, after "
+                           "a warm-up)", range="> 0", shown="mlp/cnn 0.002, gpt 0.003")
     width: int | None = opt(None, "hidden units (mlp) or conv filters (cnn)", range=">= 1", shown="mlp 256, cnn 16")
-    train_limit: int | None = opt(None, "train on the first N training images only", range=">= 1",
+    train_limit: int | None = opt(None, "mlp/cnn: train on the first N training images only", range=">= 1",
                                   flag="--limit", shown="all 60,000")
-    data_dir: str | None = opt(None, "folder with the MNIST IDX files", shown="the embedded copy")
+    data_dir: str | None = opt(None, "mlp/cnn: folder with the MNIST IDX files", shown="the embedded copy")
+    data: str | None = opt(None, "gpt: the text to learn, shakespeare (built in) or a UTF-8 text file",
+                           shown="shakespeare")
+    block_size: int | None = opt(None, "gpt: context length in characters", range=">= 1", shown="64")
+    n_layer: int | None = opt(None, "gpt: Transformer blocks", range=">= 1", shown="4")
+    n_head: int | None = opt(None, "gpt: attention heads (must divide --n-embd)", range=">= 1", shown="4")
+    n_embd: int | None = opt(None, "gpt: embedding width", range=">= 1", shown="128")
+    max_iters: int | None = opt(None, "gpt: optimizer steps", range=">= 1", shown="2000")
+    eval_interval: int | None = opt(None, "gpt: steps between validation losses", range=">= 1", shown="250")
     seed: int = seed_opt()
     progress: bool = opt(True, "hide the progress bar")
 
@@ -392,3 +457,47 @@ class ServeConfig:
     queue: int = opt(16, "requests that may wait while the model works on one; one more gets 503", range=">= 0")
     timeout: float = opt(30.0, "seconds a request may wait and run; past it: 504 (a stream ends with an "
                          "error event)", range="> 0")
+
+
+# --- fromzero models / fromzero plan (zoo.py, recipes/plan.py) -----------------------------------
+
+
+@dataclass
+class ModelsConfig:
+    """``fromzero models``: the zoo's table at a batch size, context, precision and number of GPUs."""
+    batch_size: int | None = opt(None, "samples per micro-batch for every row", range=">= 1", shown="each recipe's")
+    block_size: int | None = opt(None, "context in tokens for the language models", range=">= 1",
+                                 shown="each preset's")
+    gpus: int = opt(1, "memory per GPU under FSDP with N GPUs: parameters, gradients and optimizer state "
+                    "divided by N, activations not", range=">= 1", metavar="N")
+    precision: str = opt("fp32", "the activations' precision: fp32, or bf16 autocast", choices=("fp32", "bf16"))
+    activation_checkpointing: bool = checkpointing_opt()
+    measure: bool = opt(False, "measure the throughput of the rows without a cached measurement on this "
+                        "machine (a few training steps each; the big GPT-2 sizes are skipped on a CPU)")
+    threads: int = opt(0, "CPU threads for --measure (0 = torch's default)", range="[0, 4096]")
+    device: str = device_opt()
+    json: bool = opt(False, "print the table as JSON")
+
+    def __post_init__(self):
+        _raise(self, check(self))
+
+
+PLAN_TASKS = ("gpt", "mnist-cnn")
+
+
+@dataclass
+class PlanConfig:
+    """``fromzero plan``: a task, its data and a budget."""
+    task: str = opt("gpt", "what to train: a GPT language model on --data, or the tutorial's CNN on MNIST",
+                    positional=True, choices=PLAN_TASKS)
+    data: str | None = opt(None, "gpt: a built-in corpus (shakespeare, tang-poems, movie-reviews) or a UTF-8 "
+                           "text file or folder", shown="shakespeare")
+    time: str | None = opt(None, "wall-time budget: 90s, 10m, 1h30m", metavar="DURATION")
+    memory: str | None = opt(None, "peak-memory budget: 512MB, 4GB", metavar="SIZE")
+    preset: list = opt(None, "gpt: consider only this preset (repeat for several)", metavar="PRESET")
+    threads: int = opt(0, "CPU threads (0 = torch's default)", range="[0, 4096]")
+    device: str = opt("cpu", "where the run will go", choices=("cpu", "cuda", "mps"))
+    json: bool = opt(False, "print the plan as JSON")
+
+    def __post_init__(self):
+        _raise(self, check(self))

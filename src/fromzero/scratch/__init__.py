@@ -10,7 +10,11 @@ Read in the tutorial's order:
 * 1.3.5 pooling: ``pool``
 * 1.3.6 self-attention: ``attention`` (the standard softmax(QKᵀ/√d)V beside the tutorial's form)
 * layer normalisation (used by every Transformer block): ``norm``
-* training from zero on MNIST: ``train`` (``fromzero scratch train``)
+* a whole Transformer: ``embedding`` (token and position tables), ``gpt`` (pre-LN blocks of
+  causal multi-head attention and a GELU MLP, tied LM head, forward and backward of the whole
+  model), ``chars`` (characters as tokens, read without torch)
+* training from zero: ``train`` (``fromzero scratch train``: an MLP or CNN on MNIST) and
+  ``gpt_train`` (``--model gpt``: a character GPT on Tiny Shakespeare or your own text)
 
 Every op is a pair ``y, cache = op_forward(...)`` / ``grads = op_backward(dy, cache)``; the
 classes in ``layers`` wrap them with their parameters. docs/formulas.md maps each formula to its
@@ -23,12 +27,16 @@ Example:
     >>> model.forward(np.zeros((2, 784), np.float32)).shape
     (2, 10)
 """
-from .activations import (relu_backward, relu_forward, sigmoid_backward, sigmoid_forward, softmax,
-                          softmax_backward, softmax_forward, tanh_backward, tanh_forward)
-from .attention import (attention_backward, attention_forward, self_attention_backward,
+from .activations import (gelu_backward, gelu_forward, relu_backward, relu_forward, sigmoid_backward,
+                          sigmoid_forward, softmax, softmax_backward, softmax_forward, tanh_backward,
+                          tanh_forward)
+from .attention import (attention_backward, attention_forward, multi_head_attention_backward,
+                        multi_head_attention_forward, self_attention_backward,
                         self_attention_forward, tutorial_attention_scores)
 from .conv import col2im, conv2d_backward, conv2d_forward, convolve2d, correlate2d, im2col
 from .dense import dense_backward, dense_forward
+from .embedding import embedding_backward, embedding_forward
+from .gpt import GPT, GPTConfig, gpt_backward, gpt_forward
 from .gradcheck import numerical_gradient, relative_error
 from .layers import (AvgPool2D, Conv2D, Dense, Flatten, Layer, LayerNorm, MaxPool2D, ReLU,
                      SelfAttention, Sigmoid, Softmax, Tanh)
@@ -44,6 +52,7 @@ __all__ = [
     "dense_forward", "dense_backward",
     "relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",
     "tanh_forward", "tanh_backward", "softmax", "softmax_forward", "softmax_backward",
+    "gelu_forward", "gelu_backward",
     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward", "mse_forward", "mse_backward",
     "sgd_step", "Optimizer", "SGD", "Adam",
     "convolve2d", "correlate2d", "im2col", "col2im", "conv2d_forward", "conv2d_backward",
@@ -51,6 +60,8 @@ __all__ = [
     "tutorial_max_pool2d",
     "attention_forward", "attention_backward", "self_attention_forward",
     "self_attention_backward", "tutorial_attention_scores",
+    "multi_head_attention_forward", "multi_head_attention_backward",
+    "embedding_forward", "embedding_backward", "gpt_forward", "gpt_backward", "GPT", "GPTConfig",
     "layer_norm_forward", "layer_norm_backward",
     "Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "ReLU", "Sigmoid", "Tanh", "Softmax",
     "Flatten", "LayerNorm", "SelfAttention", "Sequential",

@@ -5,6 +5,8 @@ whose Jacobian couples the entries of a row).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._check import as_array, check_grad
@@ -31,6 +33,38 @@ def relu_backward(dy, cache):
     """
     dy = check_grad(dy, cache.shape, "relu")
     return dy * cache
+
+
+GELU_C = math.sqrt(2 / math.pi)  # a Python float: keeps float32 arrays float32
+
+
+def gelu_forward(x):
+    """GELU, in the tanh form of GPT-2 (``torch.nn.functional.gelu(x, approximate="tanh")``):
+    f(x) = ½ x (1 + tanh(u)),  u = √(2/π) (x + 0.044715 x³).
+
+    A smooth ReLU: about x for large x, about 0 for very negative x, slightly negative near −1.
+
+    Example:
+        >>> gelu_forward(np.array([-10.0, 0.0, 10.0]))[0].round(4).tolist()
+        [-0.0, 0.0, 10.0]
+    """
+    x = as_array("x", x)
+    t = np.tanh(GELU_C * (x + 0.044715 * x * x * x))
+    return 0.5 * x * (1 + t), (x, t)
+
+
+def gelu_backward(dy, cache):
+    """f'(x) = ½ (1 + tanh u) + ½ x (1 − tanh² u) · √(2/π) (1 + 3 · 0.044715 x²).
+
+    Example:
+        >>> y, c = gelu_forward(np.array(0.0))
+        >>> float(gelu_backward(np.array(1.0), c))  # slope ½ at 0
+        0.5
+    """
+    x, t = cache
+    dy = check_grad(dy, x.shape, "gelu")
+    du = GELU_C * (1 + 3 * 0.044715 * x * x)
+    return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
 
 
 def sigmoid_forward(x):

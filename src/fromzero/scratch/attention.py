@@ -15,6 +15,8 @@ A causal mask lets position i read only positions j ≤ i (language models).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ShapeError
@@ -48,7 +50,7 @@ def attention_forward(q, k, v, causal: bool = False):
         raise ShapeError(f"attention: expected q (..., T, d), k (..., S, d), v (..., S, dv) with "
                          f"the same leading axes, received q {tuple(q.shape)}, "
                          f"k {tuple(k.shape)}, v {tuple(v.shape)}")
-    scale = 1.0 / np.sqrt(q.shape[-1])
+    scale = 1.0 / math.sqrt(q.shape[-1])  # a Python float: float32 stays float32
     scores = (q @ np.swapaxes(k, -1, -2)) * scale  # (..., T, S)
     if causal:
         T, S = scores.shape[-2:]
@@ -140,6 +142,58 @@ def self_attention_backward(dy, cache):
     dx_k, dWk, _ = dense_backward(_merge(dk), ck)
     dx_v, dWv, _ = dense_backward(_merge(dv), cv)
     return dx_q + dx_k + dx_v, dWq, dWk, dWv, dWo
+
+
+def multi_head_attention_forward(x, W_qkv, b_qkv, W_o, b_o, n_head: int, causal: bool = True):
+    """Multi-head self-attention as GPTs write it: one (3C, C) projection gives Q, K and V at
+    once (with biases), heads are split, attended and joined, then Y = O W_oᵀ + b_o.
+
+    The same computation as ``self_attention_forward`` with Wq, Wk, Wv stacked (one matmul
+    instead of three), and the layout of ``torch.nn.MultiheadAttention``'s ``in_proj_weight``.
+
+    Args:
+        x: (B, T, C); W_qkv: (3C, C); b_qkv: (3C,); W_o: (C, C); b_o: (C,).
+        n_head: number of heads; must divide C. causal: mask the future (language models).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> y, _ = multi_head_attention_forward(rng.normal(size=(2, 5, 4)), rng.normal(size=(12, 4)),
+        ...                                     np.zeros(12), rng.normal(size=(4, 4)), np.zeros(4), 2)
+        >>> y.shape
+        (2, 5, 4)
+    """
+    x = as_array("x", x)
+    check_ndim("multi_head_attention x", x, 3, "(B, T, C)")
+    C = x.shape[-1]
+    if n_head < 1 or C % n_head:
+        raise ShapeError(f"multi_head_attention: expected n_head dividing C={C}, received {n_head}")
+    qkv, c_in = dense_forward(x, W_qkv, b_qkv)  # (B, T, 3C)
+    q, k, v = (np.ascontiguousarray(_split(a, n_head)) for a in np.split(qkv, 3, axis=-1))
+    o, c_att = attention_forward(q, k, v, causal)  # (B, nh, T, hs)
+    y, c_out = dense_forward(_merge(o), W_o, b_o)  # (B, T, C)
+    return y, (c_in, c_att, c_out, n_head)
+
+
+def multi_head_attention_backward(dy, cache):
+    """Back through the output projection, the attention of every head at once, and the joint
+    Q/K/V projection: ∂L/∂(QKV) is the three head gradients joined side by side.
+
+    Returns:
+        ``(dx, dW_qkv, db_qkv, dW_o, db_o)``.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> y, c = multi_head_attention_forward(rng.normal(size=(2, 5, 4)), rng.normal(size=(12, 4)),
+        ...                                     np.zeros(12), rng.normal(size=(4, 4)), np.zeros(4), 2)
+        >>> [g.shape for g in multi_head_attention_backward(np.ones_like(y), c)]
+        [(2, 5, 4), (12, 4), (12,), (4, 4), (4,)]
+    """
+    c_in, c_att, c_out, n_head = cache
+    do, dW_o, db_o = dense_backward(dy, c_out)
+    dq, dk, dv = attention_backward(np.ascontiguousarray(_split(do, n_head)), c_att)
+    dqkv = np.concatenate([_merge(dq), _merge(dk), _merge(dv)], axis=-1)  # (B, T, 3C)
+    dx, dW_qkv, db_qkv = dense_backward(dqkv, c_in)
+    return dx, dW_qkv, db_qkv, dW_o, db_o
 
 
 def tutorial_attention_scores(q, v):

@@ -37,7 +37,7 @@ def dense_forward(x, W, b=None):
     if x.ndim < 1 or x.shape[-1] != W.shape[1]:
         raise ShapeError(f"dense x: expected shape (..., {W.shape[1]}) to match W "
                          f"{tuple(W.shape)}, received {tuple(x.shape)}")
-    y = x @ W.T  # (..., out)
+    y = (x.reshape(-1, W.shape[1]) @ W.T).reshape(x.shape[:-1] + (W.shape[0],))  # (..., out)
     if b is not None:
         b = as_array("b", b)
         check_shape("dense b", b, (W.shape[0],))
@@ -67,8 +67,8 @@ def dense_backward(dy, cache, need_dx: bool = True):
     """
     x, W, has_bias = cache
     dy = check_grad(dy, x.shape[:-1] + (W.shape[0],), "dense")
-    dx = dy @ W if need_dx else None  # (..., in)
-    dy2 = dy.reshape(-1, W.shape[0])  # (rows, out)
+    dy2 = dy.reshape(-1, W.shape[0])  # (rows, out): one large matmul, not one per leading index
+    dx = (dy2 @ W).reshape(x.shape) if need_dx else None  # (..., in)
     dW = dy2.T @ x.reshape(-1, W.shape[1])  # (out, in)
     db = dy2.sum(axis=0) if has_bias else None
     return dx, dW, db

@@ -39,6 +39,33 @@ PRESETS = {
 }
 
 
+# The options of ``fromzero scratch train`` that each model takes (``--model gpt``: ``gpt_train.train_gpt``).
+OPTIONS = {"mnist": ("epochs", "batch_size", "lr", "width", "train_limit", "data_dir", "seed", "progress"),
+           "gpt": ("data", "block_size", "n_layer", "n_head", "n_embd", "batch_size", "lr", "max_iters",
+                   "eval_interval", "seed", "progress")}
+FLAGS = {"train_limit": "--limit"}  # where the option's flag is not the field's name
+
+
+def options_for(model: str, values: dict, given=()) -> dict:
+    """The keyword arguments for ``train_mnist`` (``model`` mlp or cnn, which it includes) or
+    ``train_gpt`` among ``values``; unset (None) ones are left out. An option named in ``given``
+    that this model does not take is a ConfigError.
+
+    Example:
+        >>> options_for("gpt", {"model": "gpt", "n_layer": 2, "width": None, "seed": 0})
+        {'n_layer': 2, 'seed': 0}
+    """
+    names = OPTIONS["gpt" if model == "gpt" else "mnist"]
+    wrong = [FLAGS.get(k, "--" + k.replace("_", "-")) for k in values
+             if k in given and k not in names and k != "model"]
+    if wrong:
+        raise ConfigError(f"scratch train --model {model}: expected only its options, received "
+                          f"{', '.join(wrong)} (an option of "
+                          f"{'mlp/cnn' if model == 'gpt' else 'gpt'})")
+    out = {k: values[k] for k in names if values.get(k) is not None}
+    return out if model == "gpt" else {"model": model, **out}
+
+
 def build_model(name: str, width: int, seed: int = 0, dtype=np.float32) -> Sequential:
     """The two scratch networks (inputs (N, 1, 28, 28) for cnn, (N, 784) for mlp).
 
