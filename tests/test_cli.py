@@ -1,6 +1,7 @@
 import csv
 import dataclasses
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -234,3 +235,12 @@ def test_resume_keeps_the_runs_own_recipe_and_may_change_the_target(tmp_path, ca
     saved = json.loads((tmp_path / "run" / "train_config.json").read_text())
     assert (saved["epochs"], saved["optimizer"], saved["stop_at_accuracy"]) == (2, "adam", 0.0)
     assert len(list(csv.DictReader(open(tmp_path / "run" / "history.csv")))) == 2
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """`fromzero models | head -1`: the pipe closes before the table is written; no error line."""
+    p = subprocess.Popen([sys.executable, "-m", "fromzero", "models"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env={**os.environ, "FROMZERO_CACHE": str(tmp_path)})
+    p.stdout.close()            # closed before the command writes (it imports torch first)
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == "", err

@@ -119,3 +119,22 @@ def test_compare_errors(tmp_path):
     (mine / "notes.txt").write_text("keep me")
     code, err = fails("lm", "--data", text_file(tmp_path), "--out", mine)
     assert code == 1 and "other files" in err and (mine / "notes.txt").is_file()
+
+
+def test_compare_errors_speak_of_compare_and_leave_no_out_folder(tmp_path):
+    def fails(*args):
+        out = tmp_path / "out"
+        r = run_cli(["compare", *map(str, args), "--budget", "tiny", "--quiet", "--out", out], tmp_path)
+        assert r.returncode == 1 and r.stderr.startswith("fromzero: error:"), r.stderr
+        assert not out.exists()                      # created by the failed call, so removed
+        return r.stderr
+
+    (tmp_path / "empty.txt").write_text("")
+    err = fails("lm", "--data", tmp_path / "empty.txt")
+    assert "empty.txt" in err and "empty file" in err and "vocab_size" not in err
+    (tmp_path / "tiny.txt").write_text("hello")
+    err = fails("lm", "--data", tmp_path / "tiny.txt")
+    assert "more text" in err and "--block-size" not in err
+    (tmp_path / "two.tsv").write_text("text\tlabel\ngood film\tpos\nbad film\tneg\n")
+    err = fails("text", "--data", tmp_path / "two.tsv")
+    assert "too few rows" in err and "1 training example" in err

@@ -3,6 +3,9 @@ relative path evaluate from any folder; `train text-rnn` takes other column name
 refused prints nothing on stdout; a forecaster's folder of inputs gives its CSV files only."""
 import json
 import math
+import struct
+
+import numpy as np
 
 from inprocess import run_cli
 
@@ -44,6 +47,33 @@ def test_runs_on_relative_user_files_evaluate_from_another_folder(tmp_path):
     for run in ("lm", "rnn", "fc"):
         r = ok(run_cli(["evaluate", work / "runs" / run], elsewhere))
         assert "loss" in r.stdout or "mse" in r.stdout, r.stdout
+
+
+def idx_folder(folder, n=64):
+    """The four IDX files of a tiny image task: a bar whose height says the class."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = np.zeros((n, 28, 28), np.uint8)
+        for i, c in enumerate(y):
+            x[i, 2 * c:2 * c + 6, 4:24] = 255
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">HBBIII", 0, 8, 3, n, 28, 28) + x.tobytes())
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">HBBI", 0, 8, 1, n) + y.tobytes())
+
+
+def test_an_image_run_on_a_users_idx_folder_trains_and_evaluates_on_it_from_anywhere(tmp_path):
+    """--data-dir is the user's data: trained and tested on (never MNIST's files), and `evaluate`
+    of the run, from another folder, tests on the same folder's test files."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir(), elsewhere.mkdir()
+    idx_folder(work / "bars")
+    r = ok(run_cli(["train", "mnist-cnn", "--data-dir", "bars", "--epochs", "1", "--out", "runs/bars"], work))
+    assert "using them as your own data (64 images)" in r.stderr
+    saved = json.loads((work / "runs/bars/metrics.json").read_text())
+    assert json.loads((work / "runs/bars/train_config.json").read_text())["data_dir"] == str(work / "bars")
+    r = ok(run_cli(["evaluate", work / "runs" / "bars"], elsewhere))
+    assert f"test accuracy: {saved['test_accuracy'] * 100:.2f}%" in r.stdout, (r.stdout, saved)
 
 
 def test_text_rnn_reads_other_column_names(tmp_path):

@@ -37,6 +37,11 @@ def make(time=None, memory=None, law=LAW, throughput=fake_throughput, **kw):
 def test_budgets_parse_and_bad_ones_name_the_option():
     assert planner.parse_duration("1h30m") == 5400 and planner.parse_duration("90s") == 90
     assert planner.parse_bytes("4GB") == 4e9 and planner.parse_bytes("512MiB") == 512 * 2**20
+    # K, M, G, T with or without B: powers of 1000; with iB: of 1024
+    assert [planner.parse_bytes(t) for t in ("512M", "1TB", "1t", "4GiB", "2k", "2KiB")] == \
+        [512e6, 1e12, 1e12, 4 * 2**30, 2000, 2048]
+    assert [planner._mb(b) for b in (1000, 1536, 3.25 * 2**20, 40 * 2**20, 4 * 2**30)] == \
+        ["1,000 B", "1.5 KiB", "3.2 MiB", "40 MiB", "4.00 GiB"]
     for bad in ("ten minutes", "10x", "0s"):
         with pytest.raises(ConfigError, match="--time"):
             planner.parse_duration(bad)
@@ -83,8 +88,35 @@ def test_a_memory_budget_is_respected_by_a_smaller_batch_or_preset():
 def test_an_impossible_budget_is_refused_naming_what_the_smallest_needs():
     with pytest.raises(ConfigError, match=r"no preset trains 30 steps in --time 6 s: the smallest, tiny, needs about"):
         make("6s")
-    with pytest.raises(ConfigError, match=r"no preset fits in --memory .*the smallest, tiny at batch 1, needs"):
+    with pytest.raises(ConfigError, match=r"no preset fits in --memory 48 MiB \(peak memory above an idle Python "
+                       r"process with torch imported, 191 MiB here\): the smallest, tiny at batch 1, needs"):
         make("1h", memory="50MB")
+
+
+def test_the_memory_budget_is_what_comes_above_an_idle_torch_process():
+    p = make("1h", memory="1GB")
+    assert p.peak_bytes <= 1e9 < p.peak_bytes + p.baseline_bytes + 1e9      # the budget leaves out the baseline
+    assert "--memory budgets this part" in planner.describe(p)
+    help_text = " ".join(run_help_memory())
+    assert "above an idle Python process with torch imported" in help_text and "powers of 1000" in help_text
+
+
+def run_help_memory():
+    sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "plan" in a.choices)
+    return [a.help for a in sub.choices["plan"]._actions if "--memory" in a.option_strings]
+
+
+def test_many_passes_over_a_small_text_predict_no_loss_from_the_law():
+    small = {"train": 30_000, "val": 3_000, "vocab": 65}
+    p = planner.plan("gpt", "small.txt", "2m", None, "cpu", law=LAW, throughput=fake_throughput, overhead=OVER,
+                     sizes=small)
+    assert p.passes == pytest.approx(p.steps * p.batch_size * gpt_config(p.preset).block_size / 30_000)
+    assert p.passes > planner.MAX_PASSES and all(x != x for x in p.expected)       # NaN: not predicted
+    text = planner.describe(p)
+    assert f"not predicted (outside the law's range: {p.passes:.1f} passes over the data)" in text
+    assert any("fitted on fresh text" in n for n in p.notes)
+    within = make("2m")                                         # 1M tokens: within a few passes, a range
+    assert within.passes <= planner.MAX_PASSES and within.expected[0] < within.expected[1]
 
 
 def test_without_a_law_the_largest_preset_with_twenty_tokens_per_parameter_is_chosen():
@@ -99,7 +131,14 @@ def test_mnist_plans_whole_epochs_of_the_speedrun_recipe():
                      overhead={**OVER, "preset": "mnist-cnn"})
     epoch = 469 * 0.05
     assert p.steps == int((180 - 5 + 2) / (epoch + 2)) and p.metric == "test accuracy"
-    assert "--speedrun" in p.command and f"--epochs {p.steps}" in p.command
+    assert "--speedrun" in p.command and f"--epochs {p.steps}" in p.command and "(on MNIST)" in planner.describe(p)
+    p = planner.plan("mnist-cnn", None, "3m", None, "cpu", threads=1, throughput=fake_throughput,
+                     overhead={**OVER, "preset": "mnist-cnn"})
+    assert p.command.startswith("OMP_NUM_THREADS=1 fromzero train mnist-cnn")   # measured at 1 thread
+    for option, kw in (("--data", {"data": "fm_gz"}), ("--preset", {"presets": ["tiny"]})):
+        with pytest.raises(ConfigError, match=f"plan: {option} applies to gpt only"):
+            planner.plan("mnist-cnn", time_budget="3m", throughput=fake_throughput,
+                         overhead={**OVER, "preset": "mnist-cnn"}, **kw)
     with pytest.raises(ConfigError, match="one epoch of mnist-cnn needs about"):
         planner.plan("mnist-cnn", None, "20s", None, "cpu", throughput=fake_throughput,
                      overhead={**OVER, "preset": "mnist-cnn"})
@@ -138,9 +177,20 @@ def test_models_command_shows_a_cached_measurement_and_measures_nothing_unasked(
     monkeypatch.setattr(zoo_measure, "_measure", lambda *a: pytest.fail("measured without --measure"))
     r = run_cli(["models", "--device", "cpu", "--threads", "1", "--gpus", "2", "--json"], tmp_path)
     assert r.returncode == 0, r.stderr
-    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    table = json.loads(r.stdout)
+    rows = {row["name"]: row for row in table["models"]}
     assert rows["gpt/shakespeare-char"]["throughput"]["tokens_per_s"] == 12345.0
     assert rows["gpt/cpu-small"]["throughput"] is None and rows["mnist-cnn"]["memory"]["gpus"] == 2
+    assert table["machine"].startswith(machine()["cpu"])
+    mem = rows["gpt/tiny"]["memory"]      # bytes, as integers, named so; per GPU under FSDP
+    card = zoo.find_card("tiny")
+    ref = zoo.training_memory(card, card.batch_size, card.block_size, gpus=2)
+    assert all(isinstance(mem[k], int) for k in mem) and mem["activations_bytes"] == round(ref.activations)
+    assert mem["params_bytes"] == round(ref.params) and mem["params_bytes"] >= 4 * card.params // 2
+    assert mem["total_bytes"] == pytest.approx(sum(mem[f"{k}_bytes"] for k in
+                                                   ("params", "grads", "optimizer", "activations", "workspace")), abs=5)
+    r = run_cli(["models", "--device", "cpu", "--threads", "1"], tmp_path)
+    assert "param MiB  grad MiB  optim MiB  activ MiB  total MiB" in r.stdout
 
 
 def test_presets_far_too_slow_for_the_budget_are_not_measured():

@@ -557,7 +557,7 @@ def scratch_train(o: dict) -> None:
 @dataclass
 class CompareArgs:
     out: str | None = opt(None, "folder for the table (table.csv, table.json), chart.png and the fromzero model's "
-                          "run", shown="runs/compare-TASK")
+                          "run (not for mnist: its CNN is not saved)", shown="runs/compare-TASK")
     overwrite: bool = opt(False, "replace an earlier comparison in --out (a folder holding anything else is "
                           "always refused)")
     quiet: bool = _quiet("no progress bars or notes")
@@ -574,11 +574,11 @@ def compare(o: dict) -> None:
 
 
 def models(o: dict) -> None:
-    from .zoo import format_table, zoo_table  # lazy: --help must not import torch
+    from .zoo import format_table, json_table, zoo_table  # lazy: --help must not import torch
 
     cfg = given(ModelsConfig, o)
     rows = zoo_table(**dataclasses.asdict(cfg))
-    print(json.dumps(rows, indent=1) if cfg.json else format_table(rows, cfg))
+    print(json.dumps(json_table(rows, cfg), indent=1) if cfg.json else format_table(rows, cfg))
 
 
 def plan(o: dict) -> None:
@@ -771,6 +771,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("fromzero: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `fromzero models | head`: the reader has gone; stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail
+        return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
     except Exception as e:  # one line each; the traceback only with --debug or FROMZERO_DEBUG=1
         if debug:
             traceback.print_exc()

@@ -118,3 +118,19 @@ def test_count_params_of_logistic_regression():
     x = np.random.default_rng(0).integers(0, 256, (30, 28, 28), dtype=np.uint8)
     m = fit_pixel_logistic(x, np.arange(30) % 3)
     assert count_params(m) == 3 * 784 + 3
+
+
+def test_ridge_with_one_target_and_horizon_one_scores_each_alpha_right():
+    # scikit-learn predicts (N,) for a one-column target; the validation error must not broadcast to N x N.
+    rng = np.random.default_rng(1)
+    t = np.arange(1200)
+    z = (np.sin(2 * np.pi * t / 7) + 0.5 * np.sin(2 * np.pi * t / 30) + 0.05 * rng.normal(size=len(t)))[:, None]
+    L, H = 14, 1
+    parts = {"train": (0, 800), "val": (800, 1000), "test": (1000, 1200)}
+    w = {k: (*make_windows(z, window_starts(v, L, H), L, H), window_starts(v, L, H)) for k, v in parts.items()}
+    f = RidgeForecaster(n_series=1, targets=[0]).fit(w["train"][0], w["train"][1], w["val"][0], w["val"][1])
+    assert min(f.scores, key=f.scores.get) <= 10
+    x, y, starts = w["test"]
+    ridge = np.mean((f.predict(x) - y) ** 2)
+    assert ridge < 0.5 * np.mean((seasonal_naive(z, starts, H, season=7) - y) ** 2)
+    assert ridge < 0.5 * np.mean((repeat_last(z, starts, H) - y) ** 2)

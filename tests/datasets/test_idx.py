@@ -100,10 +100,29 @@ def test_fashion_mnist_through_the_same_reader(tmp_path, monkeypatch):
     assert x.shape == (5, 28, 28) and y.tolist() == [0, 1, 2, 3, 4]
 
 
-def test_user_folder_with_wrong_files_fails_on_checksum(tmp_path):
-    _fake_dataset(tmp_path)
-    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: the decompressed content has sha256"):
-        load_mnist("train", data_dir=tmp_path, name="fashion-mnist", download=False)
+def test_a_users_folder_is_read_as_it_is_never_replaced_by_the_builtin_copy(tmp_path, monkeypatch, capsys):
+    """--data-dir holds the user's own IDX files: used (with a note), never the embedded or cached
+    MNIST instead (which a cached array of MNIST's once shadowed), and refused when not 28x28 / 0-9."""
+    monkeypatch.setenv("FROMZERO_CACHE", str(tmp_path / "cache"))
+    load_mnist("test")                                      # MNIST's own arrays now sit in the cache
+    (tmp_path / "own").mkdir()
+    _fake_dataset(tmp_path / "own", n=5)
+    x, y = load_mnist("test", data_dir=tmp_path / "own", download=False)
+    assert x.shape == (5, 28, 28) and y.tolist() == [0, 1, 2, 3, 4]
+    assert "are not mnist's (their SHA-256 differs): using them as your own data (5 images)" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"empty: expected t10k-images-idx3-ubyte or t10k-images-idx3-ubyte.gz there"):
+        load_mnist("test", data_dir=tmp_path / "empty")
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((3, 16, 16), np.uint8)))
+    (small / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">HBBI", 0, 8, 1, 3) + bytes([0, 1, 2]))
+    with pytest.raises(DataError, match=r"expected 28x28 greyscale images, received shape \(3, 16, 16\)"):
+        load_mnist("test", data_dir=small)
+    (small / "t10k-images-idx3-ubyte").write_bytes(idx_bytes(np.zeros((3, 28, 28), np.uint8)))
+    (small / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">HBBI", 0, 8, 1, 3) + bytes([0, 1, 12]))
+    with pytest.raises(DataError, match=r"expected labels 0-9 \(one per image\), received values 0..12"):
+        load_mnist("test", data_dir=small)
 
 
 def test_offline_message_says_where_to_put_files(tmp_path, monkeypatch):

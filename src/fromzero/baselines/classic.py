@@ -77,7 +77,8 @@ def fit_ridge(x, y, x_val, y_val, alphas=(0.1, 1.0, 10.0, 100.0, 1000.0, 3000.0,
     scores, best = {}, None
     for a in alphas:
         m = Ridge(alpha=a).fit(x, y2)
-        scores[a] = float(np.mean((m.predict(xv) - yv) ** 2))
+        # scikit-learn returns (N,) for a one-column y: without the reshape, (N,) - (N, 1) broadcasts to N x N.
+        scores[a] = float(np.mean((m.predict(xv).reshape(len(xv), -1) - yv) ** 2))
         if best is None or scores[a] < scores[best[0]]:
             best = a, m
     return best[1], scores

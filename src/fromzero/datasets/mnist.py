@@ -1,10 +1,12 @@
 """MNIST and Fashion-MNIST: 28x28 greyscale images in 10 classes (NumPy only, no torch).
 
-Files are looked for, in order, in ``data_dir`` (when given), in the copy embedded in the
-package (MNIST only), and in the cache folder (``$FROMZERO_CACHE`` or ``~/.cache/fromzero``).
+A ``data_dir`` (``--data-dir``) is a folder of the user's four IDX files: the only place looked
+in, and its files are used as they are (28x28 images, labels 0-9; a note on stderr says when they
+are not the dataset's own). Without it, files are looked for in the copy embedded in the package
+(MNIST only) and in the cache folder (``$FROMZERO_CACHE`` or ``~/.cache/fromzero``).
 When they are missing everywhere they are downloaded from the usual public mirrors; offline,
-the error says which files to put where. Every file's decompressed content is checked against
-its SHA-256, and the parsed arrays are cached as ``.npy`` in the cache folder; a cached array is
+the error says which files to put where. Every such file's decompressed content is checked
+against its SHA-256, and the parsed arrays are cached as ``.npy`` in the cache folder; a cached array is
 checked against the same SHA-256 when read (and rebuilt from the source when it differs).
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 from ..errors import DataError, unknown_name
 from ..io import EMBEDDED, atomic_open, atomic_write_bytes, cache_dir
-from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, parse_idx, read_bytes, read_idx
 
 
 @dataclass(frozen=True)
@@ -94,25 +96,37 @@ def _cached_array(npy: Path, magic: int, sha256: str) -> np.ndarray | None:
     return arr if h.hexdigest() == sha256 else None
 
 
-def _load_array(ds: ImageDataset, stem: str, data_dir, download: bool) -> np.ndarray:
-    folders = [Path(data_dir)] if data_dir is not None else []
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise DataError(f"data_dir {data_dir}: expected a folder holding {ds.name}'s IDX files, "
-                        "but it does not exist")
-    folders += [EMBEDDED / ds.folder, cache_dir() / ds.folder]
+def _load_array(ds: ImageDataset, stem: str, data_dir, download: bool) -> tuple[np.ndarray, bool]:
+    """The array of ``stem`` and whether it is ``ds``'s own file (its SHA-256 matches).
+
+    A ``data_dir`` is the only place looked in: its files are the user's, used as they are (a
+    file identical to ``ds``'s is recognised by its digest). Otherwise the embedded copy, the
+    cache and the mirrors give ``ds``'s files, each checked against its SHA-256."""
+    magic = IMAGES_MAGIC if "images" in stem else LABELS_MAGIC
+    sha = ds.sha256[stem]
+    if data_dir is not None:
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise DataError(f"data_dir {data_dir}: expected a folder holding IDX files "
+                            f"({', '.join(ds.sha256)}, gzip-compressed or raw), but it does not exist")
+        path = _find(stem, [folder])
+        if path is None:
+            raise DataError(f"{folder}: expected {stem} or {stem}.gz there (the four IDX files "
+                            f"{', '.join(ds.sha256)}), not found")
+        data = read_bytes(path)
+        return parse_idx(data, str(path), magic), hashlib.sha256(data).hexdigest() == sha
+    folders = [EMBEDDED / ds.folder, cache_dir() / ds.folder]
     path = _find(stem, folders)
     if path is None:
         if not download:
             raise DataError(f"{ds.name}: {stem}(.gz) not found in "
                             f"{', '.join(str(f) for f in folders)}")
         path = _download(ds, stem, cache_dir() / ds.folder, folders)
-    sha = ds.sha256[stem]
     npy = cache_dir() / "npy" / f"{stem}-{sha[:16]}.npy"
-    magic = IMAGES_MAGIC if "images" in stem else LABELS_MAGIC
     if npy.is_file():
         cached = _cached_array(npy, magic, sha)
         if cached is not None:
-            return cached
+            return cached, True
         print(f"fromzero: the cached array {npy} does not match {ds.name}'s checksum; "
               f"rebuilding it from {path}", file=sys.stderr)
     arr = read_idx(path, magic=magic, sha256=sha)
@@ -121,7 +135,7 @@ def _load_array(ds: ImageDataset, stem: str, data_dir, download: bool) -> np.nda
             np.save(f, arr)
     except OSError:
         pass  # a read-only cache is not an error
-    return arr
+    return arr, True
 
 
 def load_mnist(split: str = "train", data_dir=None, name: str = "mnist",
@@ -148,8 +162,18 @@ def load_mnist(split: str = "train", data_dir=None, name: str = "mnist",
         raise unknown_name("split", split, SPLITS)
     ds = DATASETS[name]
     prefix = SPLITS[split]
-    images = _load_array(ds, f"{prefix}-images-idx3-ubyte", data_dir, download)
-    labels = _load_array(ds, f"{prefix}-labels-idx1-ubyte", data_dir, download)
+    stems = f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+    (images, own_x), (labels, own_y) = (_load_array(ds, stem, data_dir, download) for stem in stems)
+    where = f"{data_dir}/{stems[0]}" if data_dir is not None else f"{ds.name} {split}"
     if len(images) != len(labels):
-        raise DataError(f"{ds.name} {split}: {len(images)} images but {len(labels)} labels")
+        raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
+    if not (own_x and own_y):  # the user's own images: the models take 28x28 and 10 classes
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise DataError(f"{where}: expected 28x28 greyscale images, received shape "
+                            f"{tuple(images.shape)}")
+        if labels.ndim != 1 or len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) <= 9:
+            raise DataError(f"{data_dir}/{stems[1]}: expected labels 0-9 (one per image), received "
+                            f"values {int(labels.min())}..{int(labels.max())}")
+        print(f"fromzero: {data_dir}: {split} files are not {ds.name}'s (their SHA-256 differs): "
+              f"using them as your own data ({len(images):,} images)", file=sys.stderr)
     return images, labels.astype(np.int64)

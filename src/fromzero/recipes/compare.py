@@ -13,9 +13,10 @@ Tasks and their models (docs/choosing.md has the measured tables):
 
 Each row: the quality on the test split (a language model: validation; a labelled file without
 a test split: dev), the parameters, the training time (wall clock; the deep recipes' time
-includes reading the data and saving the run), the inference latency per sample measured on one
-batch (best of 3), and the model's size in MB. ``OUT`` gets ``table.json``, ``table.csv``,
-``chart.png`` and the deep model's run.
+includes reading the data and saving the run; the CNN's is its training alone, in memory), the
+inference latency per sample measured on one batch (best of 3), and the model's size in MB.
+``OUT`` gets ``table.json``, ``table.csv``, ``chart.png`` and the deep model's run (``text-rnn/``,
+``forecaster/`` or ``gpt/``; ``mnist`` saves none). A failed comparison leaves no ``OUT`` it created.
 
 Example:
     >>> table = compare("forecast", budget="tiny", out="runs/compare-forecast")   # doctest: +SKIP
@@ -28,6 +29,7 @@ import dataclasses
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,7 +100,18 @@ def compare(task: str, data: str | None = None, out=None, budget: str = "quick",
     cfg = make_config(CompareConfig, {"task": task, "data": data, "budget": budget, **options},
                       source="CompareConfig")
     cfg.data = cfg.data or DEFAULT_DATA[cfg.task]
-    out = _open_out(Path(out or f"runs/compare-{cfg.task}"), overwrite)
+    out = Path(out or f"runs/compare-{cfg.task}")
+    existed = out.exists()
+    out = _open_out(out, overwrite)
+    try:
+        return _compare(cfg, out, verbose)
+    except BaseException:
+        if not existed and out.is_dir():     # a folder this call created: nothing of the user's is in it
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _compare(cfg: CompareConfig, out: Path, verbose: int) -> dict:
     settings = dict(COMPARE_BUDGETS[cfg.budget][cfg.task])
     settings.update({k: getattr(cfg, k) for k in ("limit", "epochs", "max_iters", "trees") if getattr(cfg, k)})
     if cfg.threads:
@@ -156,6 +169,22 @@ def torch_size(model) -> tuple[int, float]:
     params = sum(p.numel() for p in model.parameters())
     size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     return params, size / 1e6
+
+
+@contextmanager
+def _hint(old: str, new: str):
+    """Rephrase a DataError's advice ``old`` (written for another command's options) as ``new``."""
+    try:
+        yield
+    except DataError as e:
+        if old not in str(e):
+            raise
+        raise DataError(str(e).replace(old, new)) from None
+
+
+def _n(count: int, noun: str) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{count:,} {noun}" + "s" * (count != 1)
 
 
 def _sklearn_row(name, model, quality, train_s, lat, note=""):
@@ -234,8 +263,7 @@ def _mnist(cfg: CompareConfig, s: dict, out: Path, verbose: int):
         with torch.no_grad():
             return net(to_inputs(lat).to(device)).argmax(-1).cpu()
     params, mb = torch_size(net)
-    epochs = f"{s['epochs']} epoch" + "s" * (s["epochs"] != 1)
-    rows.append(Row(f"CNN, {epochs} (fromzero, speedrun recipe)", "deep", {"accuracy": float(a)},
+    rows.append(Row(f"CNN, {_n(s['epochs'], 'epoch')} (fromzero, speedrun recipe)", "deep", {"accuracy": float(a)},
                     params, t, latency_ms(infer, len(lat)), mb))
     return rows, Info(cfg.data, [("accuracy", "test accuracy %", "pct")], notes=[
         f"{len(xtr):,} training and {len(xte):,} test images"])
@@ -244,7 +272,8 @@ def _mnist(cfg: CompareConfig, s: dict, out: Path, verbose: int):
 # --- text ---------------------------------------------------------------------------------------
 
 def _text(cfg: CompareConfig, s: dict, out: Path, verbose: int):
-    task = load_task(cfg.data, None, cfg.text_column, cfg.label_column, verbose=bool(verbose))
+    # quiet: train text-rnn below reads the task again and says which file gave each split
+    task = load_task(cfg.data, None, cfg.text_column, cfg.label_column, verbose=False)
     split = "test" if task.test is not None else "dev"
     ev = task.test if task.test is not None else task.dev
     texts = ev.texts[:LATENCY_BATCH["text"]]
@@ -264,11 +293,13 @@ def _text(cfg: CompareConfig, s: dict, out: Path, verbose: int):
     net = load_model(run)
     params, mb = torch_size(net)
     lat = latency_ms(lambda: rnn_text.predict_many(run, texts, model=net), len(texts))
-    rows.append(Row(f"BiLSTM from scratch, <= {rc.epochs} epochs (fromzero train text-rnn)", "deep",
-                    {"accuracy": m[f"{split}_accuracy"]}, params, t, lat, mb, note=f"{m['epochs']} epochs run"))
-    notes = [f"{len(task.train):,} training, {len(task.dev):,} dev, {len(ev):,} {split} texts"]
+    rows.append(Row(f"BiLSTM from scratch, <= {_n(rc.epochs, 'epoch')} (fromzero train text-rnn)", "deep",
+                    {"accuracy": m[f"{split}_accuracy"]}, params, t, lat, mb, note=f"{_n(m['epochs'], 'epoch')} run"))
+    notes = [f"{len(task.train):,} training, {len(task.dev):,} dev" + (
+        f", {len(ev):,} test texts" if split == "test" else " texts")]
     if split == "dev":
-        notes.append("no test split: the accuracies are on the dev texts, which also chose C and the epoch")
+        notes.append("no test split: the accuracies are on the dev texts (also the test), which also chose C "
+                     "and the epoch")
     return rows, Info(str(cfg.data), [("accuracy", f"{split} accuracy %", "pct")], split, notes)
 
 
@@ -278,7 +309,9 @@ def _forecast(cfg: CompareConfig, s: dict, out: Path, verbose: int):
     fc = forecast_config(cfg.data, **({"target": cfg.target} if cfg.target else {}), seed=cfg.seed,
                          device=cfg.device, **s)
     p = prepare(fc)
-    (xtr, ytr, _), (xva, yva, _), (xte, yte, starts) = (p.windows(part) for part in ("train", "val", "test"))
+    with _hint("use a shorter --lookback/--horizon or a longer series",
+               "give a longer series (compare forecast keeps the recipe's lookback and horizon)"):
+        (xtr, ytr, _), (xva, yva, _), (xte, yte, starts) = (p.windows(part) for part in ("train", "val", "test"))
     zt, cols, n = p.z[:, p.targets], p.targets, LATENCY_BATCH["forecast"]
     y_units = p.scaler.inverse(yte, cols)
 
@@ -314,9 +347,9 @@ def _forecast(cfg: CompareConfig, s: dict, out: Path, verbose: int):
             return net(x)
     params, mb = torch_size(net)
     mm = m["test"]["model"]
-    rows.append(Row(f"{fc.cell.upper()} forecaster, <= {fc.epochs} epochs (fromzero train forecast)", "deep",
+    rows.append(Row(f"{fc.cell.upper()} forecaster, <= {_n(fc.epochs, 'epoch')} (fromzero train forecast)", "deep",
                     {"mae": mm["mae"], "rmse": mm["rmse"], "mse_z": mm["mse_scaled"]}, params, t,
-                    latency_ms(infer, len(x)), mb, note=f"{m['epochs']} epochs run"))
+                    latency_ms(infer, len(x)), mb, note=f"{_n(m['epochs'], 'epoch')} run"))
     return rows, Info(str(cfg.data), [("mae", "test MAE", ".4f"), ("rmse", "test RMSE", ".4f"),
                                       ("mse_z", "test MSE (z)", ".4f")], notes=notes + [
         "MAE and RMSE in the data's units, averaged over the targets; MSE (z) on z-scores (the ETTh1 papers' "
@@ -328,9 +361,14 @@ def _forecast(cfg: CompareConfig, s: dict, out: Path, verbose: int):
 def _lm(cfg: CompareConfig, s: dict, out: Path, verbose: int):
     over = {k: v for k, v in s.items() if k != "preset"}
     run = out / "gpt"
-    _, t = _timed(lambda: pretrain(cfg.data, preset=s["preset"], out=run, overwrite=True, verbose=verbose,
-                                   seed=cfg.seed, device=cfg.device, sample_tokens=0, plot=False, eval_tokens=0,
-                                   **over))
+    path = Path(cfg.data).expanduser()
+    if path.is_file() and path.stat().st_size < 4096 and not path.read_bytes().strip():
+        raise DataError(f"{cfg.data}: expected text to learn from, received an empty file")
+    with _hint("use a smaller --block-size or more text",
+               f"give more text (compare lm trains the {s['preset']!r} preset's GPT, block size included)"):
+        _, t = _timed(lambda: pretrain(cfg.data, preset=s["preset"], out=run, overwrite=True, verbose=verbose,
+                                       seed=cfg.seed, device=cfg.device, sample_tokens=0, plot=False,
+                                       eval_tokens=0, **over))
     spec = read_json(run / "model.json")
     tok = load_tokenizer(run)
     corpus = load_corpus(cfg.data, tok)

@@ -60,7 +60,8 @@ class MnistConfig:
     seed: int = seed_opt()
     dataset: str = opt("mnist", "which dataset: mnist is embedded; fashion-mnist is read from --data-dir or "
                        "downloaded", choices=("mnist", "fashion-mnist"))
-    data_dir: str | None = opt(None, "folder with the IDX files", shown="the embedded copy")
+    data_dir: str | None = opt(None, "folder with the four IDX files (train/t10k images/labels, .gz or raw): "
+                               "MNIST's, or your own 28x28 images with labels 0-9", shown="the embedded copy")
     schedule: str = opt("cosine", "learning rate: warmup + cosine decay, warmup + linear decay to 0, or constant "
                         "as in the tutorial", choices=("cosine", "linear", "constant"))
     tensorboard: bool = opt(False, "also write TensorBoard event files (losses, metrics, learning rate, "
@@ -430,7 +431,8 @@ class ScratchTrainConfig:
     width: int | None = opt(None, "hidden units (mlp) or conv filters (cnn)", range=">= 1", shown="mlp 256, cnn 16")
     train_limit: int | None = opt(None, "mlp/cnn: train on the first N training images only", range=">= 1",
                                   flag="--limit", shown="all 60,000")
-    data_dir: str | None = opt(None, "mlp/cnn: folder with the MNIST IDX files", shown="the embedded copy")
+    data_dir: str | None = opt(None, "mlp/cnn: folder with the four IDX files: MNIST's, or your own 28x28 images "
+                               "with labels 0-9", shown="the embedded copy")
     data: str | None = opt(None, "gpt: the text to learn, shakespeare (built in) or a UTF-8 text file",
                            shown="shakespeare")
     block_size: int | None = opt(None, "gpt: context length in characters", range=">= 1", shown="64")
@@ -476,7 +478,7 @@ class ModelsConfig:
                         "machine (a few training steps each; the big GPT-2 sizes are skipped on a CPU)")
     threads: int = opt(0, "CPU threads for --measure (0 = torch's default)", range="[0, 4096]")
     device: str = device_opt()
-    json: bool = opt(False, "print the table as JSON")
+    json: bool = opt(False, "print the table as JSON (memory in *_bytes keys, with the machine measured on)")
 
     def __post_init__(self):
         _raise(self, check(self))
@@ -490,11 +492,13 @@ class PlanConfig:
     """``fromzero plan``: a task, its data and a budget."""
     task: str = opt("gpt", "what to train: a GPT language model on --data, or the tutorial's CNN on MNIST",
                     positional=True, choices=PLAN_TASKS)
-    data: str | None = opt(None, "gpt: a built-in corpus (shakespeare, tang-poems, movie-reviews) or a UTF-8 "
+    data: str | None = opt(None, "gpt only: a built-in corpus (shakespeare, tang-poems, movie-reviews) or a UTF-8 "
                            "text file or folder", shown="shakespeare")
     time: str | None = opt(None, "wall-time budget: 90s, 10m, 1h30m", metavar="DURATION")
-    memory: str | None = opt(None, "peak-memory budget: 512MB, 4GB", metavar="SIZE")
-    preset: list = opt(None, "gpt: consider only this preset (repeat for several)", metavar="PRESET")
+    memory: str | None = opt(None, "budget of the peak memory above an idle Python process with torch imported "
+                             "(~200 MiB, measured and printed by the plan): 512M, 4GB, 4GiB (K, M, G, T with or "
+                             "without B: powers of 1000; KiB, MiB, GiB, TiB: of 1024)", metavar="SIZE")
+    preset: list = opt(None, "gpt only: consider only this preset (repeat for several)", metavar="PRESET")
     threads: int = opt(0, "CPU threads (0 = torch's default)", range="[0, 4096]")
     device: str = opt("cpu", "where the run will go", choices=("cpu", "cuda", "mps"))
     json: bool = opt(False, "print the plan as JSON")

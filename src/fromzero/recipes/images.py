@@ -20,10 +20,13 @@ from .mnist import to_inputs
 
 
 def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
-    """Test-set loss and accuracy of a saved image-classification run."""
+    """Test-set loss and accuracy of a saved image-classification run: on ``data_dir``'s test files,
+    else on those of the folder the run trained on (its ``--data-dir``), else the dataset's own."""
     spec = read_json(Path(run_dir) / "model.json")
+    cfg_file = Path(run_dir) / "train_config.json"
+    trained_on = read_json(cfg_file).get("data_dir") if cfg_file.is_file() else None
     model = load_model(run_dir)
-    x, y = load_mnist("test", data_dir, spec.get("dataset", "mnist"))
+    x, y = load_mnist("test", data_dir or trained_on, spec.get("dataset", "mnist"))
     trainer = Trainer(model, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       device=device, verbose=0)
     return trainer.evaluate((to_inputs(x), torch.from_numpy(y)))

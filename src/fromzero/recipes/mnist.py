@@ -9,7 +9,7 @@ import torch
 
 from ..checkpoint import continue_config, open_run, save_model
 
-from ..io import check_writable_dir, save_json
+from ..io import check_writable_dir, data_ref, save_json
 from ..datasets import load_mnist
 from ..datasets.mnist import DATASETS
 from .. import distributed as dist
@@ -46,6 +46,8 @@ def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1, resume
         >>> metrics = train_mnist("runs/mnist", MnistConfig(epochs=1))  # doctest: +SKIP
     """
     c = config or MnistConfig()
+    if c.data_dir:  # a user's folder: recorded as an absolute path, for evaluate from anywhere
+        c = config = dataclasses.replace(c, data_dir=data_ref(c.data_dir))
     if not c.dp_epsilon and (c.dp_delta is not None or c.dp_max_grad_norm != 1.0):  # before the run folder
         raise ConfigError("--dp-delta and --dp-max-grad-norm apply to differentially private training: give "
                           "--dp-epsilon too")

@@ -54,6 +54,10 @@ EVALS = 4                      # evaluations (validation loss, sample, checkpoin
 EVAL_SHARE = 0.1               # at most this share of the time budget on validation ...
 MIN_EVAL_TOKENS = 16_384       # ... but no fewer validation tokens than this
 LOSS_BAND = 0.05               # the expected loss range: the law's prediction +- 5%
+# Beyond this many passes over the training text the law (fitted on fresh text: <= 1 pass over Tiny
+# Shakespeare) says nothing: repeated tokens are worth about as much as new ones up to ~4 passes,
+# less and less after (Muennighoff et al. 2023, "Scaling Data-Constrained Language Models").
+MAX_PASSES = 4
 # Measured test accuracy of the speedrun recipe (README "Results", docs/speedrun.md: 5 seeds, one epoch).
 MNIST_ACCURACY = {1: (0.9910, 0.9926)}
 MNIST_TRAIN_IMAGES = 60_000
@@ -81,6 +85,7 @@ class Plan:
     command: str
     notes: list = field(default_factory=list)
     candidates: list = field(default_factory=list)
+    passes: float | None = None  # gpt: passes over the training text; above MAX_PASSES no loss is predicted
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -89,7 +94,10 @@ class Plan:
 # --- budgets ------------------------------------------------------------------------------------
 
 _UNITS_S = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
-_UNITS_B = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+# K, M, G, T with or without B: powers of 1000; KiB, MiB, GiB, TiB: powers of 1024
+_UNITS_B = {"": 1, "b": 1, **{f"{p}{b}": 1000.0 ** i for i, p in enumerate("kmgt", 1) for b in ("", "b")},
+            **{f"{p}ib": 1024.0 ** i for i, p in enumerate("kmgt", 1)}}
+MEMORY_MEANS = "peak memory above an idle Python process with torch imported"
 
 
 def parse_duration(text) -> float:
@@ -113,20 +121,27 @@ def parse_duration(text) -> float:
 
 
 def parse_bytes(text) -> float:
-    """Bytes in ``"4GB"``, ``"512MiB"`` or a number of bytes.
+    """Bytes in ``"4GB"``, ``"512M"``, ``"512MiB"`` or a number of bytes: K, M, G, T (with or
+    without B) are powers of 1000, KiB, MiB, GiB, TiB powers of 1024.
 
     Example:
-        >>> parse_bytes("4GB"), parse_bytes("512MiB")
-        (4000000000.0, 536870912.0)
+        >>> parse_bytes("4GB"), parse_bytes("512M"), parse_bytes("512MiB")
+        (4000000000.0, 512000000.0, 536870912.0)
     """
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", str(text).lower())
     if not m or m.group(2) not in _UNITS_B or not float(m.group(1)) > 0:
-        raise ConfigError(f"--memory: expected a size such as 512MB or 4GB, got {text!r}")
+        raise ConfigError(f"--memory: expected a size such as 512M, 4GB or 4GiB (K, M, G, T: powers of 1000; "
+                          f"KiB, MiB, GiB, TiB: of 1024), got {text!r}")
     return float(m.group(1)) * _UNITS_B[m.group(2)]
 
 
 def _mb(b: float) -> str:
-    return f"{b / 2**20:,.0f} MiB" if b < 2**30 else f"{b / 2**30:,.2f} GiB"
+    """Bytes in a unit that keeps small sizes readable: ``512 B``, ``1.5 KiB``, ``3.2 MiB``, ``40 MiB``, ``4.00 GiB``."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(b) >= size:
+            x = b / size
+            return f"{x:,.2f} {unit}" if unit == "GiB" else f"{x:,.1f} {unit}" if x < 10 else f"{x:,.0f} {unit}"
+    return f"{b:,.0f} B"
 
 
 def _time(s: float) -> str:
@@ -211,6 +226,11 @@ def plan(task: str, data=None, time_budget=None, memory_budget=None, device: str
         raise ConfigError(f"plan: expected a task in {', '.join(TASKS)}, got {task!r}")
     if time_budget is None and memory_budget is None:
         raise ConfigError("plan: give a budget: --time (e.g. 10m), --memory (e.g. 4GB), or both")
+    if task == "mnist-cnn":
+        for option, given in (("--data", data), ("--preset", presets)):
+            if given:
+                raise ConfigError(f"plan: {option} applies to gpt only; mnist-cnn trains the speedrun recipe on "
+                                  f"the embedded MNIST (got {option} {given if isinstance(given, str) else ' '.join(given)})")
     t_budget = parse_duration(time_budget) if time_budget is not None else None
     m_budget = parse_bytes(memory_budget) if memory_budget is not None else None
     dev = str(resolve_device(device))
@@ -221,7 +241,7 @@ def plan(task: str, data=None, time_budget=None, memory_budget=None, device: str
     over = overhead or measure_overhead(task, data or ("shakespeare" if task == "gpt" else None), dev, threads)
     precision = "bf16" if native_bf16(torch.device(dev)) else "fp32"
     if task == "mnist-cnn":
-        return _plan_mnist(t_budget, m_budget, dev, precision, throughput, over)
+        return _plan_mnist(t_budget, m_budget, dev, threads, precision, throughput, over)
     data = data or "shakespeare"
     return _plan_gpt(data, t_budget, m_budget, dev, threads, precision, presets, law, throughput, over,
                      sizes or corpus_size(data))
@@ -315,7 +335,7 @@ def _plan_gpt(data, t_budget, m_budget, dev, threads, precision, presets, law, t
             break            # a bigger preset is slower still: stop measuring
     ok = [r for r in rows if r["fits_memory"] and r.get("steps", 0) >= MIN_STEPS]
     if not ok:
-        raise ConfigError(_gpt_refusal(rows, t_budget, m_budget))
+        raise ConfigError(_gpt_refusal(rows, t_budget, m_budget, over["torch_rss"]))
     for r in ok:
         r["loss"] = float(law.loss(r["non_embedding"], r["tokens"])) if law else None
     if law:
@@ -330,11 +350,14 @@ def _plan_gpt(data, t_budget, m_budget, dev, threads, precision, presets, law, t
         notes.append(f"compute-optimal for this compute ({6 * best['non_embedding'] * best['tokens']:.3g} FLOPs): "
                      f"{n_opt:,.0f} non-embedding parameters on {d_opt:,.0f} tokens; this plan: "
                      f"{best['non_embedding']:,} on {best['tokens']:,}")
-    epochs = best["tokens"] / max(1, sizes["train"])
-    if epochs > 4:
-        notes.append(f"the plan reads the training text {epochs:.1f} times: beyond ~4 passes repeated data is "
-                     "worth less than new data, so the loss may stay above the range")
-    return _gpt_plan(best, data, dev, threads, precision, law, over, notes, rows)
+    passes = best["tokens"] / max(1, sizes["train"])
+    if passes > MAX_PASSES and best.get("loss"):
+        notes.append(f"the plan reads the training text {passes:.1f} times ({sizes['train']:,} tokens): the law, "
+                     f"fitted on fresh text (<= 1 pass), would say {best['loss'] * (1 - LOSS_BAND):.2f}–"
+                     f"{best['loss'] * (1 + LOSS_BAND):.2f}, but beyond ~{MAX_PASSES} passes repeated text is "
+                     "worth less than new text and the model may overfit: expect a higher validation loss")
+        best = {**best, "loss": None}
+    return _gpt_plan(best, data, dev, threads, precision, law, over, notes, rows, passes)
 
 
 def _step_flops(preset: str, sizes: dict, batch: int | None = None) -> float:
@@ -345,7 +368,7 @@ def _step_flops(preset: str, sizes: dict, batch: int | None = None) -> float:
     return zoo.gpt_flops_per_token(c) * tokens
 
 
-def _gpt_plan(best, data, dev, threads, precision, law, over, notes, rows) -> Plan:
+def _gpt_plan(best, data, dev, threads, precision, law, over, notes, rows, passes) -> Plan:
     r = GPT_RECIPES.get(best["preset"], {})
     steps = best["steps"]
     interval = -(-steps // EVALS)
@@ -360,21 +383,22 @@ def _gpt_plan(best, data, dev, threads, precision, law, over, notes, rows) -> Pl
     if law and law.meta.get("corpus") not in (None, str(data)):
         notes.append(f"the law was fitted on {law.meta['corpus']}: on other text the loss scale differs")
     return Plan("gpt", best["preset"], best["batch"], steps, "steps", precision, "validation loss", expected,
-                best["wall"], best["peak"], over["torch_rss"], best["memory"], shlex.join(cmd), notes, rows)
+                best["wall"], best["peak"], over["torch_rss"], best["memory"], shlex.join(cmd), notes, rows, passes)
 
 
-def _gpt_refusal(rows, t_budget, m_budget) -> str:
+def _gpt_refusal(rows, t_budget, m_budget, baseline) -> str:
     smallest = rows[0]
     if not smallest["fits_memory"]:
-        return (f"plan: no preset fits in --memory {_mb(m_budget)}: the smallest, {smallest['preset']} at batch 1, "
-                f"needs {_mb(smallest['peak'])} at its peak")
+        return (f"plan: no preset fits in --memory {_mb(m_budget)} ({MEMORY_MEANS}, {_mb(baseline)} here): the "
+                f"smallest, {smallest['preset']} at batch 1, needs {_mb(smallest['peak'])} above that "
+                f"({_mb(smallest['peak'] + baseline)} in all)")
     fixed = smallest["wall"] - smallest["steps"] * smallest["step_s"]
     return (f"plan: no preset trains {MIN_STEPS} steps in --time {_time(t_budget)}: the smallest, "
             f"{smallest['preset']}, needs about {_time(fixed + MIN_STEPS * smallest['step_s'])} (start-up, "
             f"data, {smallest['evals']} evaluations and saving alone take {_time(fixed)})")
 
 
-def _plan_mnist(t_budget, m_budget, dev, precision, throughput, over) -> Plan:
+def _plan_mnist(t_budget, m_budget, dev, threads, precision, throughput, over) -> Plan:
     batch = MNIST_SPEEDRUN["batch_size"]
     tp = throughput("mnist-cnn", batch, 1, None)
     steps = -(-MNIST_TRAIN_IMAGES // batch)
@@ -385,8 +409,9 @@ def _plan_mnist(t_budget, m_budget, dev, precision, throughput, over) -> Plan:
     peak = over["peak_rss"] - over["torch_rss"] + mem.total - zoo.training_memory(card, over["batch"]).total
     peak = _measured_peak(tp, over, throughput, ("mnist-cnn", over["batch"], 1, None), peak)
     if m_budget is not None and peak > m_budget:
-        raise ConfigError(f"plan: mnist-cnn needs {_mb(peak)} at its peak (batch {batch}); --memory is "
-                          f"{_mb(m_budget)}")
+        raise ConfigError(f"plan: mnist-cnn needs {_mb(peak)} at its peak (batch {batch}) above an idle Python "
+                          f"process with torch imported ({_mb(over['torch_rss'])} here); --memory, the "
+                          f"{MEMORY_MEANS}, is {_mb(m_budget)}")
     epochs = 1 if t_budget is None else int((t_budget - over["wall_s"] + eval_s) / (epoch_s + eval_s))
     if epochs < 1:
         raise ConfigError(f"plan: one epoch of mnist-cnn needs about {_time(over['wall_s'] + epoch_s)} here "
@@ -396,7 +421,8 @@ def _plan_mnist(t_budget, m_budget, dev, precision, throughput, over) -> Plan:
     notes = [] if epochs in MNIST_ACCURACY else [
         f"one epoch measured {MNIST_ACCURACY[1][0]:.2%}–{MNIST_ACCURACY[1][1]:.2%} (5 seeds); {epochs} epochs of "
         "this recipe were not measured: expect at least that"]
-    cmd = ["fromzero", "train", "mnist-cnn", "--speedrun", "--epochs", str(epochs), "--device", dev,
+    # train mnist-cnn has no --threads: the thread count goes in the environment, as it was measured
+    cmd = [*([f"OMP_NUM_THREADS={threads}"] if threads else []), "fromzero", "train", "mnist-cnn", "--speedrun", "--epochs", str(epochs), "--device", dev,
            "--out", "runs/plan-mnist-cnn"]
     row = {"preset": "mnist-cnn", "batch": batch, "epoch_s": epoch_s, "eval_s": eval_s, "epochs": epochs}
     return Plan("mnist-cnn", "mnist-cnn", batch, epochs, "epochs", precision, "test accuracy", expected, wall,
@@ -406,12 +432,15 @@ def _plan_mnist(t_budget, m_budget, dev, precision, throughput, over) -> Plan:
 def describe(p: Plan) -> str:
     """The plan as the command line prints it."""
     lo, hi = p.expected
-    metric = (f"{lo:.2%}–{hi:.2%}" if p.metric == "test accuracy" else
-              f"{lo:.2f}–{hi:.2f}" if not math.isnan(lo) else "not predicted")
+    outside = p.passes is not None and p.passes > MAX_PASSES
+    metric = (f"{lo:.2%}–{hi:.2%} (on MNIST)" if p.metric == "test accuracy" else
+              f"{lo:.2f}–{hi:.2f}" if not math.isnan(lo) else
+              f"not predicted (outside the law's range: {p.passes:.1f} passes over the data)" if outside else
+              "not predicted")
     m = p.memory
     lines = [f"plan for {p.task}: {p.preset}, batch {p.batch_size}, {p.steps:,} {p.unit}, {p.precision}",
              f"  expect: {p.metric} {metric}; wall time ~{_time(p.wall_s)}; peak memory ~{_mb(p.peak_bytes)} "
-             f"above an idle process with torch imported ({_mb(p.baseline_bytes)}), "
+             f"above an idle Python process with torch imported ({_mb(p.baseline_bytes)}; --memory budgets this part), "
              f"~{_mb(p.peak_bytes + p.baseline_bytes)} in all",
              f"  training memory: parameters {_mb(m['params'])}, gradients {_mb(m['grads'])}, optimizer "
              f"{_mb(m['optimizer'])}, activations {_mb(m['activations'])}, workspace {_mb(m['workspace'])}",

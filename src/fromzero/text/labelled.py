@@ -325,6 +325,12 @@ def load_task(task, data_dir=None, text_col: str = "text", label_col: str = "lab
         sources["dev"] = f"10% of {train.path.name}"
     labels = sort_labels(train.labels)
     if len(labels) < 2:
+        every = sort_labels([*train.labels, *dev.labels, *(test.labels if test is not None else [])])
+        if len(every) >= 2:     # the labels are there, but too few rows left for training
+            held = " left after holding out 10% for dev" if sources["dev"].startswith("10% of") else ""
+            raise DataError(f"{train.path}: too few rows: the {len(train)} training example(s){held} all have "
+                            f"label {labels[0]!r}, and a classifier needs training examples of at least 2 "
+                            f"classes; give more rows (at least a few of each label)")
         raise DataError(f"{train.path}: every training example has label {labels[0]!r}; a classifier "
                         f"needs at least 2 classes")
     for split in (dev, test):

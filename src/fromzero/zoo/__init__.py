@@ -37,10 +37,10 @@ from __future__ import annotations
 from .cards import (FP32, Card, Memory, cards, conv_flops, find_card, gpt_activation_bytes, gpt_flops_per_token,
                     gpt_optimizer_bytes, gpt_params, optimizer_bytes, saved_bytes, training_memory,
                     TEXT_RNN_LEN, TEXT_RNN_VOCAB)
-from .measure import (cache_file, cached_throughput, format_table, measure_throughput, read_cache, run_measured,
-                      torch_baseline_rss, write_cache, zoo_table)
+from .measure import (cache_file, cached_throughput, format_table, json_table, measure_throughput, read_cache,
+                      run_measured, torch_baseline_rss, write_cache, zoo_table)
 
 __all__ = ["Card", "Memory", "cards", "find_card", "gpt_params", "gpt_flops_per_token", "conv_flops",
            "gpt_activation_bytes", "gpt_optimizer_bytes", "optimizer_bytes", "saved_bytes", "training_memory",
            "measure_throughput", "cached_throughput", "cache_file", "read_cache", "write_cache", "zoo_table",
-           "format_table", "run_measured", "torch_baseline_rss", "FP32", "TEXT_RNN_LEN", "TEXT_RNN_VOCAB"]
+           "format_table", "json_table", "run_measured", "torch_baseline_rss", "FP32", "TEXT_RNN_LEN", "TEXT_RNN_VOCAB"]

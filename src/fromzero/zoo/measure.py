@@ -218,8 +218,8 @@ def _si(x: float) -> str:
 def format_table(rows: list[dict], cfg=None) -> str:
     """The rows of ``zoo_table`` as an aligned text table, with the machine and how to read it."""
     gpus = getattr(cfg, "gpus", 1)
-    head = ["model", "params", "FLOPs/unit", "batch x T", "params", "grads", "optim", "activ", "total",
-            "measured"]
+    head = ["model", "params", "FLOPs/unit", "batch x T", "param MiB", "grad MiB", "optim MiB", "activ MiB",
+            "total MiB", "measured"]
     lines = []
     for r in rows:
         m, tp = r["memory"], r["throughput"]
@@ -233,10 +233,23 @@ def format_table(rows: list[dict], cfg=None) -> str:
     fmt = lambda row: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
                                 for i, (x, w) in enumerate(zip(row, widths)))
     per = f" per GPU (FSDP, {gpus} GPUs)" if gpus > 1 else ""
-    return "\n".join([f"training memory in MiB{per}, {getattr(cfg, 'precision', 'fp32')} activations; "
+    return "\n".join([f"training memory in MiB (2^20 bytes){per}, {getattr(cfg, 'precision', 'fp32')} activations; "
                       f"measured: training throughput on this machine ({describe_machine()})",
                       fmt(head), *map(fmt, lines),
                       "'-': not measured yet (fromzero models --measure); tasks and commands: --json"])
+
+
+def json_table(rows: list[dict], cfg=None) -> dict:
+    """The rows of ``zoo_table`` for ``fromzero models --json``: units in the key names (bytes as
+    integers), with the machine the throughput was measured on."""
+    def row(r):
+        m = r["memory"]
+        memory = {f"{k}_bytes": int(round(m[k])) for k in ("params", "grads", "optimizer", "activations",
+                                                             "workspace", "total")}
+        out = {k: v for k, v in r.items() if k not in ("flops", "memory")}
+        return {**out, "flops_per_unit": r["flops"], "memory": {**memory, "gpus": m["gpus"]}}
+    return {"machine": describe_machine(), "precision": getattr(cfg, "precision", "fp32"),
+            "models": [row(r) for r in rows]}
 
 
 # --- a process's wall time and peak memory ------------------------------------------------------
