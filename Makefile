@@ -4,20 +4,22 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # The dev/CI environment pins torch (a CPU wheel on these machines); pyproject states a range.
 TORCH  ?= torch==2.13.0
-# --no-compile: no .pyc for the thousands of installed files up front (a fifth of the install time);
-# Python compiles what it imports, once.
+# Not --no-compile: where PYTHONDONTWRITEBYTECODE is set (as on these machines) no .pyc is ever written, and each
+# process would compile torch from source again (+3 s per command; the test suite runs hundreds).
 
 .PHONY: demo test install dev clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --no-compile --disable-pip-version-check $(TORCH)
-	$(PY) -m pip install -q --no-compile --disable-pip-version-check -e .
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH)
+	$(PY) -m pip install -q --disable-pip-version-check -e .
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.installed
-	$(PY) -m pip install -q --no-compile --disable-pip-version-check -e ".[dev]"
-	touch $@
+# one pip call for torch, fromzero and the dev extras (a second call would resolve and build again)
+$(VENV)/.dev: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check $(TORCH) -e ".[dev]"
+	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 dev: $(VENV)/.dev

@@ -104,9 +104,6 @@ RUN = {
     # docs/choosing.md (the zoo: arithmetic and cached measurements only, nothing measured)
     "fromzero models": "",
     "fromzero models --batch-size 8 --gpus 4": "",
-    # docs/choosing.md (fromzero compare; the tiny budget: 256 images, a 4-step GPT)
-    "fromzero compare mnist --budget full --threads 1": "--budget tiny --quiet",
-    "fromzero compare lm --threads 1": "--budget tiny --order 3 --quiet",
 }
 # A placeholder in a command -> what it stands for here (a run made by an earlier command).
 PLACEHOLDERS = {"RUN": "runs/shakespeare"}
@@ -124,6 +121,8 @@ MAKES = {"fromzero train mnist-cnn --epochs 10 --batch-size 128": "runs/mnist-cn
 ACTIVATE = "source .venv/bin/activate"   # checked, not run: see test_activation_puts_fromzero_on_the_path
 MULTI = "several processes, GPUs or machines (tests/distributed runs 1 vs 2 processes on the CPU)"
 SKIPPED = {
+    "fromzero compare mnist --budget full --threads 1": "tests/test_compare.py runs compare mnist end to end (tiny)",
+    "fromzero compare lm --threads 1": "tests/test_compare.py runs compare lm end to end (tiny)",
     "fromzero compare text --threads 1": "a BiLSTM epoch over all of SST-2 even at --budget tiny: "
                                          "tests/test_compare.py runs compare text on a small TSV folder",
     "fromzero compare forecast --budget full --threads 1": "an LSTM epoch over all 8,449 ETTh1 windows even at "
