@@ -34,6 +34,7 @@ TINY_GPT = f"--n-layer 1 --n-head 2 --n-embd 32 {TINY_LM}"
 TINY_LSTM = f"--n-layer 1 --n-embd 8 --n-hidden 16 {TINY_LM}"
 TINY_FORECAST = "--epochs 1 --hidden 8"
 TINY_MNIST = "--epochs 1 --limit 256"
+TINY_DP = f"{TINY_MNIST} --batch-size 32"   # sampling rate 1/8: calibrating the noise at 1/2 takes seconds
 # documented line (without its comment) -> options appended to it ("" = runs as written)
 RUN = {
     # README.md
@@ -53,7 +54,7 @@ RUN = {
     "fromzero scratch train --model gpt": "--max-iters 2 --eval-interval 2 --n-layer 1 --n-head 2 --n-embd 16 "
                                           "--block-size 16 --batch-size 4 --no-progress",
     "fromzero explain runs/mnist-cnn examples/digit-7.png": "",
-    "fromzero train mnist-cnn --dp-epsilon 3 --out runs/mnist-dp": TINY_MNIST,
+    "fromzero train mnist-cnn --dp-epsilon 3 --out runs/mnist-dp": TINY_DP,
     "fromzero audit-privacy runs/mnist-dp": "--examples 64",
     "fromzero COMMAND --help": "",      # every command's --help (see commands())
     "fromzero pretrain gpt --data tang-poems --preset tang-char --out runs/tang --threads 1": TINY_GPT,
@@ -62,7 +63,7 @@ RUN = {
     "fromzero train mnist-cnn --out runs/mnist": TINY_MNIST,
     "fromzero audit-privacy runs/mnist": "--examples 64",
     "fromzero train mnist-cnn --dp-epsilon 3 --dp-delta 1e-5 --dp-max-grad-norm 0.5 --out runs/mnist-dp2":
-        TINY_MNIST,
+        TINY_DP,
     "fromzero explain runs/mnist examples/digit-7.png": "",
     "fromzero export runs/mnist-cnn --format onnx": "",
     'fromzero explain runs/gpt "ROMEO: But soft"': "",

@@ -30,7 +30,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm: text b
 SMALL = os.environ.get("FROMZERO_NOTEBOOK_SMALL", "") not in ("", "0")  # tiny sizes: seconds, for the tests
 N_TRAIN, N_TEST, N_CHECK = (256, 256, 4) if SMALL else (10_000, 2000, 100)   # the model to explain
 N_MEMBERS, EPOCHS_OVERFIT = (64, 1) if SMALL else (1000, 15)                # the over-fitted model
-N_PRIVATE, DP_BATCH, DP_EPOCHS = (128, 32, 1) if SMALL else (10_000, 500, 2)  # the private one
+N_PRIVATE, DP_BATCH, DP_EPOCHS = (128, 16, 1) if SMALL else (10_000, 500, 2)  # the private one
 _ = torch.manual_seed(0)
 
 # %% [markdown]
