@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fromzero.errors import ConfigError, DataError
-from fromzero.scratch.chars import SHAKESPEARE, CharVocab, read_text, split
+from fromzero.scratch.chars import CharVocab, read_text, split
 from fromzero.scratch.gpt_train import GPT_PRESET, lr_at, train_gpt
 
 TINY = dict(block_size=8, n_layer=1, n_head=2, n_embd=16, batch_size=8, lr=1e-2, sample_chars=0,
@@ -73,10 +73,10 @@ def test_schedule_and_settings():
 
 
 def test_embedded_text_is_the_one_fromzero_text_reads():
-    from fromzero.text.data import BUILTIN
+    from fromzero.text.data import corpus_files
 
-    assert BUILTIN["shakespeare"].file == SHAKESPEARE[0] and BUILTIN["shakespeare"].sha256 == SHAKESPEARE[1]
     text = read_text("shakespeare")
+    assert text == corpus_files("shakespeare")[0].read_text(encoding="utf-8")
     assert text.startswith("First Citizen:") and CharVocab.from_text(text).size == 65
 
 

@@ -42,8 +42,7 @@ from ..baselines.ngram import KneserNey, bits
 from ..checkpoint import load_model
 from ..config import make_config
 from ..datasets import load_mnist
-from ..datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from ..datasets.mnist import DATASETS, SPLITS
+from ..datasets.mnist import DATASETS
 from ..device import resolve_device, seed_everything
 from ..errors import DataError
 from ..io import atomic_write_text, check_writable_dir, read_json, save_json
@@ -196,34 +195,14 @@ def _sklearn_row(name, model, quality, train_s, lat, note=""):
 
 def load_images(data: str) -> tuple:
     """((train images, labels), (test images, labels)): a built-in dataset, or a folder with the four
-    IDX files (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte``, ``t10k-...``), read
-    without a checksum: 28x28 uint8 images, labels 0-9."""
+    IDX files (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte``, ``t10k-...``), read by
+    ``load_mnist(data_dir=...)`` as ``train mnist-cnn --data-dir`` reads them: 28x28 images, labels 0-9."""
     if data in DATASETS:
         return load_mnist("train", None, data), load_mnist("test", None, data)
-    folder = Path(data)
-    if not folder.is_dir():
+    if not Path(data).is_dir():
         raise DataError(f"{data}: expected mnist, fashion-mnist or a folder with the four IDX files, but there "
                         "is no such folder")
-    out = []
-    for prefix in SPLITS.values():
-        x = read_idx(_idx_file(folder, f"{prefix}-images-idx3-ubyte"), IMAGES_MAGIC)
-        y = read_idx(_idx_file(folder, f"{prefix}-labels-idx1-ubyte"), LABELS_MAGIC).astype(np.int64)
-        if x.ndim != 3 or x.shape[1:] != (28, 28) or x.dtype != np.uint8:
-            raise DataError(f"{folder}/{prefix}-images-idx3-ubyte: expected 28x28 uint8 images, got shape "
-                            f"{x.shape} of {x.dtype}")
-        if len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() > 9)):
-            raise DataError(f"{folder}/{prefix}-labels-idx1-ubyte: expected {len(x)} labels in 0-9, got {len(y)} "
-                            f"in {y.min() if len(y) else '-'}..{y.max() if len(y) else '-'}")
-        out.append((x, y))
-    return tuple(out)
-
-
-def _idx_file(folder: Path, stem: str) -> Path:
-    for name in (stem + ".gz", stem):
-        if (folder / name).is_file():
-            return folder / name
-    raise DataError(f"{folder}: expected {stem} or {stem}.gz (the IDX files train-images-idx3-ubyte, "
-                    "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte), not found")
+    return load_mnist("train", data), load_mnist("test", data)
 
 
 def fit_cnn(x, y, epochs: int, seed: int, device, verbose: int):

@@ -1,7 +1,8 @@
 """Text for the scratch GPT: one character = one token, read without torch.
 
 ``fromzero.text`` (the PyTorch pipeline) imports torch, so this module reads the text itself:
-the embedded Tiny Shakespeare (checked against its SHA-256) or the user's UTF-8 file, with the
+the embedded Tiny Shakespeare (its file and SHA-256 from ``fromzero.datasets.corpora``, the
+table ``fromzero.text`` reads too; checked) or the user's UTF-8 file, with the
 byte-order mark dropped and CRLF line ends made LF. The vocabulary is the sorted set of the
 characters that occur (as in nanoGPT's ``shakespeare_char``); the first 90% of the ids train,
 the last 10% validate.
@@ -18,12 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.corpora import BUILTIN
 from ..errors import DataError
 from ..io import EMBEDDED, verified
 
-# The same file and digest as fromzero.text.data.BUILTIN["shakespeare"] (a test keeps them
-# equal); that module imports torch, so the scratch path cannot read its table.
-SHAKESPEARE = ("shakespeare/input.txt", "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
 VAL_FRACTION = 0.1
 
 
@@ -34,7 +33,8 @@ def read_text(data: str = "shakespeare") -> str:
         DataError: no such file, a folder, not UTF-8, or no text; the message names the file.
     """
     if data == "shakespeare":
-        path = verified(EMBEDDED / SHAKESPEARE[0], SHAKESPEARE[1], "built-in corpus 'shakespeare'")
+        b = BUILTIN["shakespeare"]
+        path = verified(EMBEDDED / b.file, b.sha256, "built-in corpus 'shakespeare'")
     else:
         path = Path(data).expanduser()
         if path.is_dir():
