@@ -62,7 +62,8 @@ def text_file(tmp_path):
 @pytest.mark.parametrize("task, make, extra, models, metrics", [
     ("mnist", image_folder, [], ["logistic", "random forest", "CNN"], ["accuracy"]),
     ("text", labelled_folder, [], ["TF-IDF", "BiLSTM"], ["accuracy"]),
-    ("forecast", series_csv, ["--target", "y"], ["repeat", "seasonal naive (24", "ridge", "LSTM"],
+    ("forecast", series_csv, ["--target", "y", "--lookback", "48", "--horizon", "6"],
+     ["repeat", "seasonal naive (24", "ridge", "LSTM"],
      ["mae", "rmse", "mse_z"]),
     ("lm", text_file, ["--order", "4"], ["Kneser-Ney 4-gram", "GPT tiny"], ["nats", "bits"]),
 ])
@@ -88,6 +89,8 @@ def test_compare_on_a_user_file(tmp_path, task, make, extra, models, metrics):
     printed = r.stdout.splitlines()
     assert printed[0].split()[0] == "model" and "params" in printed[0] and set(printed[1]) <= {"-", " "}
     assert sum(line.startswith(tuple(models)) for line in printed) == len(models)
+    if task == "forecast":    # the user's window, not the CSV default (lookback 96 cut to a quarter, horizon 1)
+        assert "lookback 48, horizon 6" in table["notes"][0], table["notes"]
     if task == "mnist":       # the bars are learnable: the linear model finds them
         assert table["rows"][0]["quality"]["accuracy"] > 0.9
     if task == "lm":          # the n-gram model on a text of three repeated lines: nearly certain
@@ -114,6 +117,10 @@ def test_compare_errors(tmp_path):
     assert code == 1 and "price" in err
     code, err = fails("mnist", "--data", tmp_path)
     assert code == 1 and "train-images-idx3-ubyte" in err
+    code, err = fails("mnist", "--target", "y")         # an option of another task: refused, not ignored
+    assert "--target is an option of compare forecast, not of compare mnist" in err
+    code, err = fails("lm", "--trees", "3", "--horizon", "2")
+    assert "--trees is an option of compare mnist" in err and "--horizon is an option of compare forecast" in err
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")

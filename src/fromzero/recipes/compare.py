@@ -112,7 +112,8 @@ def compare(task: str, data: str | None = None, out=None, budget: str = "quick",
 
 def _compare(cfg: CompareConfig, out: Path, verbose: int) -> dict:
     settings = dict(COMPARE_BUDGETS[cfg.budget][cfg.task])
-    settings.update({k: getattr(cfg, k) for k in ("limit", "epochs", "max_iters", "trees") if getattr(cfg, k)})
+    settings.update({k: getattr(cfg, k) for k in ("limit", "epochs", "max_iters", "trees", "lookback", "horizon")
+                     if getattr(cfg, k)})
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     warm_up()
@@ -288,9 +289,7 @@ def _forecast(cfg: CompareConfig, s: dict, out: Path, verbose: int):
     fc = forecast_config(cfg.data, **({"target": cfg.target} if cfg.target else {}), seed=cfg.seed,
                          device=cfg.device, **s)
     p = prepare(fc)
-    with _hint("use a shorter --lookback/--horizon or a longer series",
-               "give a longer series (compare forecast keeps the recipe's lookback and horizon)"):
-        (xtr, ytr, _), (xva, yva, _), (xte, yte, starts) = (p.windows(part) for part in ("train", "val", "test"))
+    (xtr, ytr, _), (xva, yva, _), (xte, yte, starts) = (p.windows(part) for part in ("train", "val", "test"))
     zt, cols, n = p.z[:, p.targets], p.targets, LATENCY_BATCH["forecast"]
     y_units = p.scaler.inverse(yte, cols)
 

@@ -360,6 +360,10 @@ class CompareConfig:
                       choices=("tiny", "quick", "full"))
     target: str | None = opt(None, "forecast: column(s) to forecast, comma-separated, or 'all'",
                              shown="the series' own (ett: all)")
+    lookback: int | None = opt(None, "forecast: rows of history the models see, as train forecast --lookback",
+                               range=">= 1", shown="train forecast's: the built-in's, or 96 for a CSV file")
+    horizon: int | None = opt(None, "forecast: rows to forecast, as train forecast --horizon", range=">= 1",
+                              shown="train forecast's: the built-in's, or 1 for a CSV file")
     text_column: str = opt("text", "text: the text column or JSON key of a labelled file")
     label_column: str = opt("label", "text: the label column or JSON key of a labelled file")
     limit: int | None = opt(None, "mnist: train every model on the first N training images", range=">= 1",
@@ -376,7 +380,19 @@ class CompareConfig:
 
     def __post_init__(self):
         _raise(self, check(self))
+        given = [k for k, tasks in COMPARE_TASK_OPTIONS.items()
+                 if self.task not in tasks and getattr(self, k) != CompareConfig.__dataclass_fields__[k].default]
+        if given:   # an option of another task is refused, not ignored
+            raise ConfigError("; ".join(
+                f"--{k.replace('_', '-')} is an option of compare {' and '.join(COMPARE_TASK_OPTIONS[k])}, not of "
+                f"compare {self.task} (received {getattr(self, k)!r})" for k in given))
 
+
+# The options that only some tasks read
+COMPARE_TASK_OPTIONS = {"target": ("forecast",), "lookback": ("forecast",), "horizon": ("forecast",),
+                        "text_column": ("text",), "label_column": ("text",), "limit": ("mnist",),
+                        "trees": ("mnist",), "epochs": ("mnist", "text", "forecast"), "max_iters": ("lm",),
+                        "order": ("lm",)}
 
 # What each budget trains (CompareConfig's explicit --limit/--epochs/--max-iters/--trees win). The CNN
 # trains with train mnist-cnn's speedrun recipe; the GPT with a pretrain gpt preset and its recipe.
