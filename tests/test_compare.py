@@ -121,6 +121,16 @@ def test_compare_errors(tmp_path):
     assert "--target is an option of compare forecast, not of compare mnist" in err
     code, err = fails("lm", "--trees", "3", "--horizon", "2")
     assert "--trees is an option of compare mnist" in err and "--horizon is an option of compare forecast" in err
+    code, err = fails("forecast", "--order", "6", "--text-column", "text")   # refused at their default values too
+    assert "--order is an option of compare lm" in err and "--text-column is an option of compare text" in err
+    code, err = fails("text", "--epochs", "1", "--limit", "5")
+    assert "--limit is an option of compare mnist, not of compare text" in err and "--epochs" not in err
+    code, err = fails("forecast", "--data", csv, "--target", "y,y")   # a column twice would weigh twice
+    assert "expected each column once, got y more than once" in err
+    code, err = fails("forecast", "--data", csv, "--target", "")
+    assert "--target: expected column names" in err
+    code, err = fails("mnist", "--data", csv)
+    assert "load.csv: expected mnist, fashion-mnist or a folder with the four IDX files, but it is a file" in err
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")

@@ -123,6 +123,14 @@ def test_a_users_folder_is_read_as_it_is_never_replaced_by_the_builtin_copy(tmp_
     (small / "t10k-labels-idx1-ubyte").write_bytes(struct.pack(">HBBI", 0, 8, 1, 3) + bytes([0, 1, 12]))
     with pytest.raises(DataError, match=r"expected labels 0-9 \(one per image\), received values 0..12"):
         load_mnist("test", data_dir=small)
+    gz = tmp_path / "gz"                                    # errors name the files as they are on disk
+    gz.mkdir()
+    (gz / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros((3, 16, 16), np.uint8))))
+    (gz / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">HBBI", 0, 8, 1, 3) + bytes(3)))
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: expected 28x28 greyscale images"):
+        load_mnist("test", data_dir=gz)
+    with pytest.raises(DataError, match=r"expected a folder holding IDX files .*, but it is a file"):
+        load_mnist("test", data_dir=gz / "t10k-images-idx3-ubyte.gz")
 
 
 def test_offline_message_says_where_to_put_files(tmp_path, monkeypatch):

@@ -74,14 +74,27 @@ def test_split_rows_and_window_helpers():
 def test_too_few_rows_for_the_window_names_the_file_and_the_part(tmp_path):
     p = prepare(forecast_config(str(sine_csv(tmp_path, n=120)), target="a", lookback=48, horizon=24,
                                 split="0.7,0.1,0.2"))
-    with pytest.raises(DataError, match=r"sine\.csv: the val part \(rows 84\.\.95, 12 rows\) is too short "
-                                        r"for one window of lookback 48 \+ horizon 24"):
+    # the val part's windows take their 48 rows of history from the train part: only the horizon is too long
+    with pytest.raises(DataError, match=r"sine\.csv: the val part \(rows 84\.\.95, 12 rows\) is shorter than "
+                                        r"the horizon 24 .* use a shorter --horizon or a longer series"):
         p.windows("val")
+    p = prepare(forecast_config(str(sine_csv(tmp_path, n=120)), target="a", lookback=90, horizon=2,
+                                split="0.7,0.1,0.2"))
+    with pytest.raises(DataError, match=r"sine\.csv: the train part \(rows 0\.\.83, 84 rows\) is too short "
+                                        r"for one window of lookback 90 \+ horizon 2; use a shorter --lookback"):
+        p.windows("train")
 
 
 def test_target_must_be_a_column(tmp_path):
     with pytest.raises(DataError, match=r"no column 'c'; its numeric columns are: a, b"):
         prepare(forecast_config(str(sine_csv(tmp_path)), target="c"))
+
+
+@pytest.mark.parametrize("target, message", [("a,a", "expected each column once, got a more than once"),
+                                             ("", "expected column names separated by commas")])
+def test_target_twice_or_empty_is_refused(tmp_path, target, message):
+    with pytest.raises(ConfigError, match=message):   # not averaged twice, not silently every column
+        prepare(forecast_config(str(sine_csv(tmp_path)), target=target))
 
 
 def test_baselines():

@@ -108,7 +108,8 @@ def _load_array(ds: ImageDataset, stem: str, data_dir, download: bool) -> tuple[
         folder = Path(data_dir)
         if not folder.is_dir():
             raise DataError(f"data_dir {data_dir}: expected a folder holding IDX files "
-                            f"({', '.join(ds.sha256)}, gzip-compressed or raw), but it does not exist")
+                            f"({', '.join(ds.sha256)}, gzip-compressed or raw), but "
+                            f"{'it is a file' if folder.is_file() else 'it does not exist'}")
         path = _find(stem, [folder])
         if path is None:
             raise DataError(f"{folder}: expected {stem} or {stem}.gz there (the four IDX files "
@@ -164,7 +165,9 @@ def load_mnist(split: str = "train", data_dir=None, name: str = "mnist",
     prefix = SPLITS[split]
     stems = f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
     (images, own_x), (labels, own_y) = (_load_array(ds, stem, data_dir, download) for stem in stems)
-    where = f"{data_dir}/{stems[0]}" if data_dir is not None else f"{ds.name} {split}"
+    # the user's files by the names they have on disk (with .gz where compressed)
+    files = [_find(stem, [Path(data_dir)]) for stem in stems] if data_dir is not None else None
+    where = str(files[0]) if files else f"{ds.name} {split}"
     if len(images) != len(labels):
         raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
     if not (own_x and own_y):  # the user's own images: the models take 28x28 and 10 classes
@@ -172,7 +175,7 @@ def load_mnist(split: str = "train", data_dir=None, name: str = "mnist",
             raise DataError(f"{where}: expected 28x28 greyscale images, received shape "
                             f"{tuple(images.shape)}")
         if labels.ndim != 1 or len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) <= 9:
-            raise DataError(f"{data_dir}/{stems[1]}: expected labels 0-9 (one per image), received "
+            raise DataError(f"{files[1]}: expected labels 0-9 (one per image), received "
                             f"values {int(labels.min())}..{int(labels.max())}")
         print(f"fromzero: {data_dir}: {split} files are not {ds.name}'s (their SHA-256 differs): "
               f"using them as your own data ({len(images):,} images)", file=sys.stderr)

@@ -61,6 +61,7 @@ from .forecast import forecast_config, prepare, train_forecast
 from .gpt import pretrain
 from .mnist import _optimizer, to_inputs
 
+COMPARE_DEFAULTS = {"text_column": "text", "label_column": "label", "order": 6}
 DEFAULT_DATA = {"mnist": "mnist", "text": "sst2", "forecast": "ett", "lm": "shakespeare"}
 # Samples per latency measurement: images, sentences, windows, characters.
 LATENCY_BATCH = {"mnist": 1000, "text": 1000, "forecast": 256, "lm": 4096}
@@ -99,6 +100,9 @@ def compare(task: str, data: str | None = None, out=None, budget: str = "quick",
     cfg = make_config(CompareConfig, {"task": task, "data": data, "budget": budget, **options},
                       source="CompareConfig")
     cfg.data = cfg.data or DEFAULT_DATA[cfg.task]
+    for k, default in COMPARE_DEFAULTS.items():   # None unless given: another task's options are refused
+        if getattr(cfg, k) is None:
+            setattr(cfg, k, default)
     out = Path(out or f"runs/compare-{cfg.task}")
     existed = out.exists()
     out = _open_out(out, overwrite)
@@ -201,8 +205,8 @@ def load_images(data: str) -> tuple:
     if data in DATASETS:
         return load_mnist("train", None, data), load_mnist("test", None, data)
     if not Path(data).is_dir():
-        raise DataError(f"{data}: expected mnist, fashion-mnist or a folder with the four IDX files, but there "
-                        "is no such folder")
+        raise DataError(f"{data}: expected mnist, fashion-mnist or a folder with the four IDX files, but "
+                        f"{'it is a file' if Path(data).is_file() else 'there is no such folder'}")
     return load_mnist("train", data), load_mnist("test", data)
 
 
@@ -286,7 +290,7 @@ def _text(cfg: CompareConfig, s: dict, out: Path, verbose: int):
 # --- forecast -----------------------------------------------------------------------------------
 
 def _forecast(cfg: CompareConfig, s: dict, out: Path, verbose: int):
-    fc = forecast_config(cfg.data, **({"target": cfg.target} if cfg.target else {}), seed=cfg.seed,
+    fc = forecast_config(cfg.data, **({"target": cfg.target} if cfg.target is not None else {}), seed=cfg.seed,
                          device=cfg.device, **s)
     p = prepare(fc)
     (xtr, ytr, _), (xva, yva, _), (xte, yte, starts) = (p.windows(part) for part in ("train", "val", "test"))

@@ -364,31 +364,38 @@ class CompareConfig:
                                range=">= 1", shown="train forecast's: the built-in's, or 96 for a CSV file")
     horizon: int | None = opt(None, "forecast: rows to forecast, as train forecast --horizon", range=">= 1",
                               shown="train forecast's: the built-in's, or 1 for a CSV file")
-    text_column: str = opt("text", "text: the text column or JSON key of a labelled file")
-    label_column: str = opt("label", "text: the label column or JSON key of a labelled file")
+    text_column: str | None = opt(None, "text: the text column or JSON key of a labelled file", shown="text")
+    label_column: str | None = opt(None, "text: the label column or JSON key of a labelled file", shown="label")
     limit: int | None = opt(None, "mnist: train every model on the first N training images", range=">= 1",
                             shown="the budget's")
     epochs: int | None = opt(None, "epochs of the deep model (mnist, text, forecast)", range=">= 1",
                              shown="the budget's")
     max_iters: int | None = opt(None, "lm: the GPT's optimizer steps", range=">= 1", shown="the budget's")
     trees: int | None = opt(None, "mnist: trees of the random forest", range=">= 1", shown="the budget's")
-    order: int = opt(6, "lm: order of the Kneser-Ney n-gram model (characters, the predicted one included)",
-                     range="[1, 12]")
+    order: int | None = opt(None, "lm: order of the Kneser-Ney n-gram model (characters, the predicted one "
+                            "included)", range="[1, 12]", shown="6")
     threads: int = opt(0, "CPU threads of torch and scikit-learn (0 = their default)", range="[0, 4096]")
     seed: int = seed_opt()
     device: str = device_opt()
 
     def __post_init__(self):
         _raise(self, check(self))
-        given = [k for k, tasks in COMPARE_TASK_OPTIONS.items()
-                 if self.task not in tasks and getattr(self, k) != CompareConfig.__dataclass_fields__[k].default]
+        given = [k for k, tasks in COMPARE_TASK_OPTIONS.items() if self.task not in tasks and getattr(self, k) is not None]
         if given:   # an option of another task is refused, not ignored
             raise ConfigError("; ".join(
-                f"--{k.replace('_', '-')} is an option of compare {' and '.join(COMPARE_TASK_OPTIONS[k])}, not of "
+                f"--{k.replace('_', '-')} is an option of compare {_either(COMPARE_TASK_OPTIONS[k])}, not of "
                 f"compare {self.task} (received {getattr(self, k)!r})" for k in given))
+        if self.target is not None and not [t for t in self.target.split(",") if t.strip()]:
+            raise ConfigError(f"--target: expected column names, comma-separated, or 'all'; received {self.target!r}")
 
 
-# The options that only some tasks read
+def _either(names) -> str:
+    """``mnist``, ``mnist or text``, ``mnist, text or forecast``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+# The options that only some tasks read (each None unless given)
 COMPARE_TASK_OPTIONS = {"target": ("forecast",), "lookback": ("forecast",), "horizon": ("forecast",),
                         "text_column": ("text",), "label_column": ("text",), "limit": ("mnist",),
                         "trees": ("mnist",), "epochs": ("mnist", "text", "forecast"), "max_iters": ("lm",),

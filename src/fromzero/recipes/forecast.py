@@ -71,8 +71,11 @@ class Prepared:
         starts = window_starts(self.split.parts()[part], self.lookback, self.horizon)
         if len(starts) == 0:
             lo, hi = self.split.parts()[part]
-            raise DataError(f"{self.series.source}: the {part} part (rows {lo}..{hi - 1}, {hi - lo} rows) "
-                            f"is too short for one window of lookback {self.lookback} + horizon "
+            where = f"{self.series.source}: the {part} part (rows {lo}..{hi - 1}, {hi - lo} rows)"
+            if self.lookback <= lo:   # its windows take their history from the rows before it
+                raise DataError(f"{where} is shorter than the horizon {self.horizon} (its windows' lookback comes "
+                                "from the rows before it); use a shorter --horizon or a longer series")
+            raise DataError(f"{where} is too short for one window of lookback {self.lookback} + horizon "
                             f"{self.horizon}; use a shorter --lookback/--horizon or a longer series")
         x, y = make_windows(np.concatenate([self.z, self.cov], axis=1), starts, self.lookback,
                             self.horizon, out_cols=self.targets)
@@ -86,6 +89,9 @@ def _columns(text, what: str):
     names = [c.strip() for c in str(text).split(",") if c.strip()]
     if not names:
         raise ConfigError(f"{what}: expected column names separated by commas, or 'all', got {text!r}")
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:   # a column counted twice would weigh twice in every averaged metric
+        raise ConfigError(f"{what}: expected each column once, got {', '.join(twice)} more than once in {text!r}")
     return names
 
 
@@ -108,7 +114,7 @@ def prepare(cfg: ForecastConfig, scaler: Scaler | None = None, data=None) -> Pre
     in_names = _columns(cfg.inputs, "inputs")
     in_idx = series.index(in_names)
     in_cols = [series.columns[i] for i in in_idx]
-    target = cfg.target or (b.target if b else "all")
+    target = cfg.target if cfg.target is not None else (b.target if b else "all")
     t_names = in_cols if target == "all" else _columns(target, "target")
     series.index(t_names)                                 # a DataError names a missing column
     outside = [t for t in t_names if t not in in_cols]
