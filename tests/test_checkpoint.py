@@ -137,3 +137,21 @@ def test_registered_dataclass_model_round_trip(tmp_path):
     with pytest.raises(ValueError, match=r"unknown key 'n_hidden'; 'n_in' must be int, got str '3'\. "
                                          r"Valid keys: n_in, n_out"):
         load_model(tmp_path)
+
+
+def test_a_new_run_that_fails_leaves_no_folder_it_made_and_keeps_one_that_was_there(tmp_path):
+    from fromzero.checkpoint import open_run
+
+    for made_here in (True, False):
+        run_dir = tmp_path / f"run-{made_here}"
+        if not made_here:
+            run_dir.mkdir()
+        with pytest.raises(ValueError, match="bad data"):
+            with open_run(run_dir, "test", {"a": 1}) as run:
+                assert (run.dir / "run.json").is_file()
+                raise ValueError("bad data")
+        assert run_dir.exists() is (not made_here)
+        assert not run_dir.exists() or list(run_dir.iterdir()) == []
+    with open_run(tmp_path / "ok", "test") as run:     # a run that ends well keeps its folder
+        pass
+    assert (tmp_path / "ok" / "run.json").is_file()

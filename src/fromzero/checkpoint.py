@@ -826,6 +826,20 @@ def open_run(run_dir, kind: str, config: dict | None = None, resume: bool = Fals
     if resume and overwrite:
         raise ConfigError("resume and overwrite: give one of them, not both (resume continues the run in "
                           f"{run_dir}, overwrite replaces it)")
+    created = dist.is_main() and not run_dir.exists()
+    try:
+        with _locked_run(run_dir, kind, config, resume, overwrite, same_as, key) as run:
+            yield run
+    except BaseException:
+        if created:   # a folder this call made and the failed run left empty: gone too
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def _locked_run(run_dir: Path, kind, config, resume, overwrite, same_as, key):
+    """``open_run``'s body: the lock (rank 0), the run chosen, and the clean-up of a failed new run."""
     with RunLock(run_dir) if dist.is_main() else contextlib.nullcontext():
         run = _begin(run_dir, kind, config, resume, overwrite, same_as) if dist.is_main() else None
         dist.barrier()
