@@ -93,13 +93,12 @@ def _merge(x):  # (B, nh, T, hs) -> (B, T, C)
     return x.transpose(0, 2, 1, 3).reshape(B, T, nh * hs)
 
 
-def _check_heads(name: str, x: np.ndarray, n_head: int) -> int:
-    """C of ``x`` (B, T, C), after checking its shape and that ``n_head`` divides C."""
+def _check_heads(name: str, x: np.ndarray, n_head: int) -> None:
+    """Check that ``x`` is (B, T, C) and that ``n_head`` divides C."""
     check_ndim(f"{name} x", x, 3, "(B, T, C)")
     C = x.shape[-1]
     if n_head < 1 or C % n_head:
         raise ShapeError(f"{name}: expected n_head dividing C={C}, received {n_head}")
-    return C
 
 
 def self_attention_forward(x, Wq, Wk, Wv, Wo, n_head: int = 1, causal: bool = False):
@@ -118,7 +117,7 @@ def self_attention_forward(x, Wq, Wk, Wv, Wo, n_head: int = 1, causal: bool = Fa
         (2, 5, 4)
     """
     x = as_array("x", x)
-    C = _check_heads("self_attention", x, n_head)
+    _check_heads("self_attention", x, n_head)
     q, cq = dense_forward(x, Wq)  # (B, T, C) each
     k, ck = dense_forward(x, Wk)
     v, cv = dense_forward(x, Wv)
@@ -169,7 +168,7 @@ def multi_head_attention_forward(x, W_qkv, b_qkv, W_o, b_o, n_head: int, causal:
         (2, 5, 4)
     """
     x = as_array("x", x)
-    C = _check_heads("multi_head_attention", x, n_head)
+    _check_heads("multi_head_attention", x, n_head)
     qkv, c_in = dense_forward(x, W_qkv, b_qkv)  # (B, T, 3C)
     q, k, v = (np.ascontiguousarray(_split(a, n_head)) for a in np.split(qkv, 3, axis=-1))
     o, c_att = attention_forward(q, k, v, causal)  # (B, nh, T, hs)
