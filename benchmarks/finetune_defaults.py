@@ -6,6 +6,7 @@ from random weights, each with nothing but its defaults. One command; on 2 idle 
     python benchmarks/finetune_defaults.py --quick      # a smoke test of the pipeline (numbers meaningless)
     python benchmarks/finetune_defaults.py --sweep      # the learning-rate sweep behind the defaults (dev)
     python benchmarks/finetune_defaults.py --small --threads 1   # ~10x cheaper bases, for a busy machine
+    python benchmarks/finetune_defaults.py --tasks cr --seeds 3  # seeds 0-2: mean accuracy, paired gain
 
 The steps, each a library call that the CLI also exposes:
 
@@ -190,14 +191,25 @@ def sweep(tasks: list[str], bases: dict, work: Path, datasets: Path, quick: bool
     return 0
 
 
+def mean(xs) -> float:
+    return sum(xs) / len(xs)
+
+
+def gains(r: dict) -> list[float]:
+    """Test-accuracy gain in points of pre-trained over scratch, seed by seed (paired: same seed)."""
+    return [100 * (p["test_accuracy"] - s["test_accuracy"]) for p, s in zip(r["pretrained"], r["scratch"])]
+
+
 def table(results: dict) -> str:
-    out = ["| task | pre-trained + fine-tuned | from scratch | gain | naive Bayes | time (pre-trained / scratch) |",
-           "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    """Mean test accuracy over the seeds; the gain is the mean of the paired per-seed gains."""
+    out = ["| task | pre-trained + fine-tuned | from scratch | gain | gain per seed | naive Bayes | "
+           "time per run (pre-trained / scratch) |", "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
     for name, r in results.items():
         p, s = r["pretrained"], r["scratch"]
-        out.append(f"| {name} | {100 * p['test_accuracy']:.1f}% | {100 * s['test_accuracy']:.1f}% | "
-                   f"{100 * (p['test_accuracy'] - s['test_accuracy']):+.1f} | {TASKS[name][1]:.1f}% | "
-                   f"{p['wall_s'] / 60:.1f} / {s['wall_s'] / 60:.1f} min |")
+        acc = {k: 100 * mean([m["test_accuracy"] for m in r[k]]) for k in r}
+        out.append(f"| {name} | {acc['pretrained']:.1f}% | {acc['scratch']:.1f}% | {mean(gains(r)):+.1f} | "
+                   f"{' / '.join(f'{g:+.1f}' for g in gains(r))} | {TASKS[name][1]:.1f}% | "
+                   f"{mean([m['wall_s'] for m in p]) / 60:.1f} / {mean([m['wall_s'] for m in s]) / 60:.1f} min |")
     return "\n".join(out)
 
 
@@ -216,8 +228,13 @@ def main(argv=None) -> int:
     ap.add_argument("--small", action="store_true", help="small bases (2 x 128, 600 steps): ~10x cheaper")
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads (default 2; 1 on a busy machine, where threads wait for each other)")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="fine-tune each task and init with seeds 0..N-1 (weights of the head, or of all for "
+                         "scratch, and data order); the table shows means and the paired gain (default 1)")
     ap.add_argument("--verbose", type=int, default=0, help="1: progress bars; 0: one line per evaluation")
     args = ap.parse_args(argv)
+    if args.seeds < 1:
+        ap.error(f"--seeds: expected a count >= 1, got {args.seeds}")
     import torch
 
     from fromzero.device import describe_machine, machine
@@ -245,20 +262,22 @@ def main(argv=None) -> int:
     results = {}
     for name in tasks:
         base = bases[TASKS[name][0]]
-        results[name] = {init: finetune_task(name, base, init, work, datasets, args.quick, args.verbose)
+        results[name] = {init: [finetune_task(name, base, init, work, datasets, args.quick, args.verbose,
+                                              **({"out": work / f"{name}-{init}-seed{k}", "seed": k} if k else {}))
+                                for k in range(args.seeds)]
                          for init in ("pretrained", "scratch")}
     total = time.perf_counter() - t0
     from fromzero.recipes.configs import DEFAULT_LR, FinetuneConfig
 
     summary = {"results": results, "pretrain_s": pre_s, "total_s": total, "total_cpu_s": cpu_seconds(),
-               "gain_points": {n: 100 * (r["pretrained"]["test_accuracy"] - r["scratch"]["test_accuracy"])
-                               for n, r in results.items()},
+               "seeds": args.seeds, "gain_points": {n: mean(gains(r)) for n, r in results.items()},
+               "gain_points_per_seed": {n: gains(r) for n, r in results.items()},
                "naive_bayes": {n: TASKS[n][1] for n in results}, "quick": args.quick,
                "bases": {lang: base_options(lang, args.quick, args.threads, args.small) for lang in bases},
                "task_copies": TASK_COPIES, "defaults": {"lr": DEFAULT_LR, "epochs": FinetuneConfig().epochs},
                "machine": {**machine(), "loadavg_end": os.getloadavg()}}
     (work / "results.json").write_text(json.dumps(summary, indent=2, default=str))
-    print("\nTest accuracy with the defaults only (best-dev checkpoint):\n")
+    print(f"\nTest accuracy with the defaults only (best-dev checkpoint; mean of {args.seeds} seed(s)):\n")
     print(table(results))
     pre = ", ".join(f"{k} {f'{v / 60:.1f} min' if v else 'cached'}" for k, v in pre_s.items())
     print(f"\npre-training {pre}; total {total / 60:.1f} min; machine: {describe_machine(summary['machine'])}")

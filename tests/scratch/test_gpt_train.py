@@ -50,6 +50,20 @@ def test_bad_text_files_are_data_errors_naming_the_file(tmp_path):
         train_gpt(str(short), max_iters=1, progress=False, log=None)
 
 
+def test_the_text_is_normalized_as_every_text_reader_does(tmp_path, capsys):
+    book = tmp_path / "book.txt"
+    book.write_text("\ufeffThe Project Gutenberg eBook\r\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\r\n"
+                    "Cafe\u0301 au lait\r\nline two\r\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\r\nlicence\r\n",
+                    encoding="utf-8")
+    assert read_text(str(book)) == "Caf\u00e9 au lait\nline two\n"     # NFC, LF, no header or licence
+    err = capsys.readouterr().err
+    assert err.startswith(f"fromzero: --data {book}: 1 file, 22 characters; removed: a BOM, 6 CR, the Project "
+                          "Gutenberg header") and "1 character NFC-composed" in err
+    assert "licence\n" in read_text(str(book), strip_gutenberg=False)
+    assert "removed: a BOM, 6 CR, 1 character NFC-composed\n" in capsys.readouterr().err
+    assert read_text("shakespeare") and capsys.readouterr().err == ""   # nothing to remove: no notice
+
+
 def test_split_and_vocabulary():
     text = "hello world"
     v = CharVocab.from_text(text)

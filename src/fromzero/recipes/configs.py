@@ -77,6 +77,9 @@ class MnistConfig:
     dp_delta: float | None = opt(None, "δ of the privacy guarantee (with --dp-epsilon)", range="(0, 1)",
                                  shown="1 / the number of training images")
     dp_max_grad_norm: float = opt(1.0, "clip each image's gradient to this norm (with --dp-epsilon)", range="> 0")
+    init_from: str | None = opt(None, "start from the weights of this run of the tutorial's CNN, e.g. one trained "
+                                "on public data (--dataset fashion-mnist) before a private run with --dp-epsilon",
+                                metavar="RUN", shown="random weights")
     strategy: str = strategy_opt()
     activation_checkpointing: bool = checkpointing_opt()
 
@@ -464,6 +467,8 @@ class ScratchTrainConfig:
     n_embd: int | None = opt(None, "gpt: embedding width", range=">= 1", shown="128")
     max_iters: int | None = opt(None, "gpt: optimizer steps", range=">= 1", shown="2000")
     eval_interval: int | None = opt(None, "gpt: steps between validation losses", range=">= 1", shown="250")
+    strip_gutenberg: bool = opt(True, "gpt: keep a Project Gutenberg header and licence in the text (by default "
+                                "they are cut, with a notice)")
     seed: int = seed_opt()
     progress: bool = opt(True, "hide the progress bar")
 

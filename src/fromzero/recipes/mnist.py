@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import continue_config, open_run, save_model
+from ..checkpoint import continue_config, load_model, open_run, save_model
 
 from ..io import check_writable_dir, data_ref, save_json
 from ..datasets import load_mnist
@@ -22,6 +22,7 @@ from ..train import StopAtTarget, Trainer, place
 from ..train.muon import Muon, muon_param_groups
 from ..train.callbacks import tensorboard_if
 from ..train.schedules import WarmupCosine, WarmupLinear
+from .runs import check_run
 
 
 def to_inputs(images: np.ndarray) -> torch.Tensor:
@@ -48,6 +49,9 @@ def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1, resume
     c = config or MnistConfig()
     if c.data_dir:  # a user's folder: recorded as an absolute path, for evaluate from anywhere
         c = config = dataclasses.replace(c, data_dir=data_ref(c.data_dir))
+    if c.init_from and not resume:  # checked before the run folder is made; recorded as an absolute path
+        check_run(c.init_from, "train mnist-cnn --init-from")
+        c = config = dataclasses.replace(c, init_from=str(Path(c.init_from).resolve()))
     if not c.dp_epsilon and (c.dp_delta is not None or c.dp_max_grad_norm != 1.0):  # before the run folder
         raise ConfigError("--dp-delta and --dp-max-grad-norm apply to differentially private training: give "
                           "--dp-epsilon too")
@@ -68,6 +72,8 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
     x_train, x_test = to_inputs(xtr), to_inputs(xte)
     y_train, y_test = torch.from_numpy(ytr), torch.from_numpy(yte)
     model = build_model()
+    if cfg.init_from and not resume:   # a resumed run has its own weights in its checkpoint
+        _load_start(model, cfg.init_from)
     if verbose and dist.is_main():
         model.summary()
     steps = cfg.epochs * -(-len(x_train) // cfg.batch_size)
@@ -97,6 +103,20 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
                    "max_grad_norm": cfg.dp_max_grad_norm} if dp else {}
         save_json(out / "metrics.json", {**{"test_" + k: v for k, v in metrics.items()}, **privacy})
     return metrics
+
+
+def _load_start(model, run_dir) -> None:
+    """Copy the weights of ``run_dir``'s CNN into ``model`` (``--init-from``); the same architecture
+    is required, layer by layer."""
+    source = load_model(run_dir).state_dict()
+    own = model.state_dict()
+    got, want = {k: tuple(v.shape) for k, v in source.items()}, {k: tuple(v.shape) for k, v in own.items()}
+    if got != want:
+        diff = sorted(set(got) ^ set(want)) or [k for k in want if got[k] != want[k]]
+        k = diff[0]
+        raise ConfigError(f"--init-from {run_dir}: expected the tutorial's CNN ({len(want)} tensors), got another "
+                          f"model: {k} is {got.get(k, 'missing')} there, {want.get(k, 'missing')} here")
+    model.load_state_dict(source)
 
 
 def _optimizer(cfg: MnistConfig):

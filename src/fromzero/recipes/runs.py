@@ -35,7 +35,7 @@ _LM = "fromzero.recipes.gpt"
 # (task, model family or None for any) -> the kind; a family entry wins over the task's own.
 KINDS = {("image-classification", None): RunKind("an image classifier", "fromzero.recipes.images",
                                                  ("predict", "evaluate", "explain", "audit-privacy", "export",
-                                                  "serve")),
+                                                  "serve", "train mnist-cnn --init-from")),
          ("forecast", None): RunKind("a forecaster", "fromzero.recipes.forecast",
                                      ("predict", "evaluate", "explain", "export", "serve")),
          ("language-modeling", "gpt"): RunKind("a GPT language model", _LM,
@@ -52,6 +52,7 @@ TASKS = {task: kind.recipe for (task, family), kind in KINDS.items() if family i
 # what a command needs, in words (for the end of the message)
 NEEDS = {"generate": "a language model", "finetune": "a GPT language model, written by fromzero pretrain gpt",
          "pretrain gpt --init": "a GPT language model, written by fromzero pretrain gpt",
+         "train mnist-cnn --init-from": "the tutorial's CNN, written by fromzero train mnist-cnn",
          "export": "a GPT language model, an image classifier or a forecaster",
          "predict": "a classifier or a forecaster",
          "audit-privacy": "an image classifier or a fine-tuned text classifier",

@@ -2,8 +2,9 @@
 
 ``fromzero.text`` (the PyTorch pipeline) imports torch, so this module reads the text itself:
 the embedded Tiny Shakespeare (its file and SHA-256 from ``fromzero.datasets.corpora``, the
-table ``fromzero.text`` reads too; checked) or the user's UTF-8 file, with the
-byte-order mark dropped and CRLF line ends made LF. The vocabulary is the sorted set of the
+table ``fromzero.text`` reads too; checked) or the user's UTF-8 file, normalized as every text
+reader does (``fromzero.text.normalize``, torch-free: no byte-order mark, LF line ends, Unicode
+NFC, a Project Gutenberg header and licence cut), with a notice of what was removed. The vocabulary is the sorted set of the
 characters that occur (as in nanoGPT's ``shakespeare_char``); the first 90% of the ids train,
 the last 10% validate.
 
@@ -14,6 +15,7 @@ Example:
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +24,15 @@ import numpy as np
 from ..datasets.corpora import BUILTIN
 from ..errors import DataError
 from ..io import EMBEDDED, verified
+from ..text.normalize import normalize_corpus
 
 VAL_FRACTION = 0.1
 
 
-def read_text(data: str = "shakespeare") -> str:
-    """The text of ``data``: ``"shakespeare"`` (built in) or the path of a UTF-8 text file.
+def read_text(data: str = "shakespeare", strip_gutenberg: bool = True, notice: bool = True) -> str:
+    """The text of ``data``: ``"shakespeare"`` (built in) or the path of a UTF-8 text file,
+    normalized (``fromzero.text.normalize.normalize_corpus``); with ``notice``, what normalization
+    removed is said on stderr.
 
     Raises:
         DataError: no such file, a folder, not UTF-8, or no text; the message names the file.
@@ -50,7 +55,10 @@ def read_text(data: str = "shakespeare") -> str:
         raise DataError(f"{path}:{line}: expected UTF-8 text, received byte 0x{raw[e.start]:02x} "
                         f"at offset {e.start:,} ({e.reason}); convert the file, e.g. "
                         f"iconv -f latin1 -t UTF-8 {path} > utf8.txt") from None
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    text, report = normalize_corpus(text, strip_gutenberg)
+    report.files = 1
+    if notice and (line := report.line(f"--data {data}")):
+        print(line, file=sys.stderr)
     if not text.strip():
         raise DataError(f"{path}: expected text to learn from, received an empty file"
                         if not text else f"{path}: expected text, received only whitespace")

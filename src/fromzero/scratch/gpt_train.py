@@ -97,7 +97,8 @@ def evaluate(model: GPT, ids: np.ndarray, limit: int | None = EVAL_WINDOWS,
 def train_gpt(data: str = "shakespeare", block_size: int | None = None, n_layer: int | None = None,
               n_head: int | None = None, n_embd: int | None = None, batch_size: int | None = None,
               lr: float | None = None, max_iters: int | None = None, eval_interval: int | None = None,
-              seed: int = 0, progress: bool = True, sample_chars: int = 200, log=print) -> dict:
+              seed: int = 0, progress: bool = True, sample_chars: int = 200, log=print,
+              strip_gutenberg: bool = True) -> dict:
     """Train a character-level scratch GPT on ``data`` with Adam; unset sizes come from ``GPT_PRESET``.
 
     Args:
@@ -105,6 +106,7 @@ def train_gpt(data: str = "shakespeare", block_size: int | None = None, n_layer:
         seed: initial weights, batches and the sample.
         progress: show a tqdm bar. sample_chars: characters to generate at the end (0: none).
         log: called with each evaluation's line (None: silent).
+        strip_gutenberg: cut a Project Gutenberg header and licence from the text (with a notice).
 
     Returns:
         A dict with ``model`` (a ``GPT``), ``vocab``, ``config``, ``val_loss`` (the whole
@@ -125,7 +127,7 @@ def train_gpt(data: str = "shakespeare", block_size: int | None = None, n_layer:
     if bad:
         raise ConfigError(f"scratch train --model gpt: expected positive sizes, lr and steps, and "
                           f"n_head dividing n_embd, received {', '.join(bad)}")
-    text = read_text(data)
+    text = read_text(data, strip_gutenberg)
     vocab = CharVocab.from_text(text)
     train_ids, val_ids = split(vocab.encode(text), cfg.block_size, what=f"--data {data}")
     model = GPT(GPTConfig(vocab.size, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd), seed)

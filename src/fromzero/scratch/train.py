@@ -42,7 +42,7 @@ PRESETS = {
 # The options of ``fromzero scratch train`` that each model takes (``--model gpt``: ``gpt_train.train_gpt``).
 OPTIONS = {"mnist": ("epochs", "batch_size", "lr", "width", "train_limit", "data_dir", "seed", "progress"),
            "gpt": ("data", "block_size", "n_layer", "n_head", "n_embd", "batch_size", "lr", "max_iters",
-                   "eval_interval", "seed", "progress")}
+                   "eval_interval", "strip_gutenberg", "seed", "progress")}
 FLAGS = {"train_limit": "--limit"}  # where the option's flag is not the field's name
 
 

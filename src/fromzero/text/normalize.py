@@ -57,7 +57,7 @@ class Report:
             which = "the Project Gutenberg" if self.gutenberg == 1 else f"{self.gutenberg} Project Gutenberg"
             parts.append(f"{which} header ({self.header:,} characters) and licence ({self.licence:,} characters)")
         if self.nfc:
-            parts.append(f"{self.nfc:,} characters NFC-composed")
+            parts.append(f"{self.nfc:,} character{'s' if self.nfc != 1 else ''} NFC-composed")
         return ", ".join(parts)
 
     def line(self, what: str) -> str:
