@@ -181,9 +181,9 @@ def test_paths_expand_helpers(tmp_path):
     (["finetune", "{textrnn}"], "{textrnn} is a text classifier: use fromzero predict, evaluate or serve"),
     (["finetune", "{lstm}"], "{lstm} is a language model: use fromzero generate, evaluate or serve"),
     (["pretrain", "gpt", "--init", "{mnist}"], "{mnist} is an image classifier: use fromzero predict, evaluate, explain, audit-privacy, export or serve"),
-    (["train", "mnist-cnn", "--init-from", "{gpt}", "--out", "{gpt}-x"],
-     "{gpt} is a GPT language model: use fromzero generate, evaluate, explain, finetune, export or serve (fromzero "
-     "train mnist-cnn --init-from takes the tutorial's CNN, written by fromzero train mnist-cnn)"),
+    (["train", "mnist-cnn", "--init", "{gpt}", "--out", "{gpt}-x"],
+     "--init {gpt} is a GPT language model: use fromzero generate, evaluate, explain, finetune, export or serve "
+     "(fromzero train mnist-cnn --init takes the tutorial's CNN, written by fromzero train mnist-cnn)"),
 ])
 def test_a_command_given_the_wrong_kind_of_run_says_which_commands_fit(runs, capsys, argv, message):
     paths = {p.name: str(p) for p in runs.iterdir()}

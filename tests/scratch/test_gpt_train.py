@@ -40,8 +40,12 @@ def test_bad_text_files_are_data_errors_naming_the_file(tmp_path):
         read_text(str(empty))
     latin = tmp_path / "latin.txt"
     latin.write_bytes("abc\ncaf\u00e9".encode("latin-1"))
-    with pytest.raises(DataError, match=r"latin.txt:2: expected UTF-8 text, received byte 0xe9 at offset 7"):
+    with pytest.raises(DataError, match=r"latin.txt:2: not UTF-8 text \(byte 7 is 0xe9: .*it may be CP1252"):
         read_text(str(latin))
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_text("to be or not", encoding="utf-16")
+    with pytest.raises(DataError, match=r"utf16.txt:1: not UTF-8 text .* it may be UTF-16: convert it"):
+        read_text(str(utf16))
     short = tmp_path / "short.txt"
     short.write_text("\ufeffto be\r\nor not", encoding="utf-8")
     assert read_text(str(short)) == "to be\nor not"  # no byte-order mark, LF line ends
@@ -62,6 +66,10 @@ def test_the_text_is_normalized_as_every_text_reader_does(tmp_path, capsys):
     assert "licence\n" in read_text(str(book), strip_gutenberg=False)
     assert "removed: a BOM, 6 CR, 1 character NFC-composed\n" in capsys.readouterr().err
     assert read_text("shakespeare") and capsys.readouterr().err == ""   # nothing to remove: no notice
+    book.write_text("*** START OF THE PROJECT GUTENBERG EBOOK X ***\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\n")
+    with pytest.raises(DataError, match="book.txt: expected text to learn from, received only a Project Gutenberg "
+                                        r"header and licence \(--no-strip-gutenberg keeps them\)"):
+        read_text(str(book))
 
 
 def test_split_and_vocabulary():
@@ -107,3 +115,5 @@ def test_cli_scratch_train_errors(capsys, tmp_path):
     assert "received --width (an option of mlp/cnn)" in capsys.readouterr().err
     assert main(["scratch", "train", "--model", "cnn", "--n-layer", "2"]) == 2
     assert "received --n-layer (an option of gpt)" in capsys.readouterr().err
+    assert main(["scratch", "train", "--model", "mlp", "--no-strip-gutenberg"]) == 2
+    assert "received --no-strip-gutenberg (an option of gpt)" in capsys.readouterr().err

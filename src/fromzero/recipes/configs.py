@@ -77,9 +77,9 @@ class MnistConfig:
     dp_delta: float | None = opt(None, "δ of the privacy guarantee (with --dp-epsilon)", range="(0, 1)",
                                  shown="1 / the number of training images")
     dp_max_grad_norm: float = opt(1.0, "clip each image's gradient to this norm (with --dp-epsilon)", range="> 0")
-    init_from: str | None = opt(None, "start from the weights of this run of the tutorial's CNN, e.g. one trained "
-                                "on public data (--dataset fashion-mnist) before a private run with --dp-epsilon",
-                                metavar="RUN", shown="random weights")
+    init: str | None = opt(None, "start from the weights of RUN, a run of the tutorial's CNN: e.g. one trained on "
+                           "public data (--dataset fashion-mnist) before a private run with --dp-epsilon",
+                           metavar="RUN", shown="random weights")
     strategy: str = strategy_opt()
     activation_checkpointing: bool = checkpointing_opt()
 

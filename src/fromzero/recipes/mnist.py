@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from .. import distributed as dist
 from ..device import seed_everything
 from ..models.cnn import build_model
 from .configs import MNIST_DEMO as DEMO, MnistConfig  # noqa: F401
-from ..errors import ConfigError
+from ..errors import ConfigError, FromzeroError
 from ..privacy import DifferentialPrivacy
 from ..train import StopAtTarget, Trainer, place
 from ..train.muon import Muon, muon_param_groups
@@ -49,9 +50,16 @@ def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1, resume
     c = config or MnistConfig()
     if c.data_dir:  # a user's folder: recorded as an absolute path, for evaluate from anywhere
         c = config = dataclasses.replace(c, data_dir=data_ref(c.data_dir))
-    if c.init_from and not resume:  # checked before the run folder is made; recorded as an absolute path
-        check_run(c.init_from, "train mnist-cnn --init-from")
-        c = config = dataclasses.replace(c, init_from=str(Path(c.init_from).resolve()))
+    weights = None
+    if c.init is not None:   # recorded as an absolute path: --resume compares it, evaluate needs no cwd
+        if not c.init.strip():
+            raise ConfigError("--init: expected a run directory of the tutorial's CNN, got an empty string")
+        c = config = dataclasses.replace(c, init=str(Path(c.init).expanduser().resolve()))
+        if not resume:   # checked and loaded before the run folder is touched (--overwrite empties it)
+            if Path(c.init) == Path(out).expanduser().resolve():
+                raise ConfigError(f"--init {c.init} is the --out folder: the new run would replace the weights it "
+                                  "starts from; give another --out")
+            weights = _start_weights(c.init)
     if not c.dp_epsilon and (c.dp_delta is not None or c.dp_max_grad_norm != 1.0):  # before the run folder
         raise ConfigError("--dp-delta and --dp-max-grad-norm apply to differentially private training: give "
                           "--dp-epsilon too")
@@ -59,10 +67,10 @@ def train_mnist(out, config: MnistConfig | None = None, verbose: int = 1, resume
     start = dataclasses.asdict(c)
     with open_run(out, "train mnist-cnn", start, resume, overwrite) as run:
         cfg = continue_config(run, config, MnistConfig, MAY_CHANGE, "train mnist-cnn --resume")
-        return _train(run.dir, cfg, verbose, resume)
+        return _train(run.dir, cfg, verbose, resume, weights)
 
 
-def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
+def _train(out, cfg: MnistConfig, verbose: int, resume: bool, start: dict | None = None) -> dict:
     cfg.validate()
     seed_everything(cfg.seed)
     device = dist.init(cfg.device)  # this process's device; joins torchrun's process group, if any
@@ -72,8 +80,10 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
     x_train, x_test = to_inputs(xtr), to_inputs(xte)
     y_train, y_test = torch.from_numpy(ytr), torch.from_numpy(yte)
     model = build_model()
-    if cfg.init_from and not resume:   # a resumed run has its own weights in its checkpoint
-        _load_start(model, cfg.init_from)
+    if start is not None:   # --init (a resumed run has its own weights in its checkpoint)
+        model.load_state_dict(start)
+        if verbose and dist.is_main():
+            print(f"fromzero: starting from the weights of {cfg.init}", file=sys.stderr)
     if verbose and dist.is_main():
         model.summary()
     steps = cfg.epochs * -(-len(x_train) // cfg.batch_size)
@@ -105,18 +115,21 @@ def _train(out, cfg: MnistConfig, verbose: int, resume: bool) -> dict:
     return metrics
 
 
-def _load_start(model, run_dir) -> None:
-    """Copy the weights of ``run_dir``'s CNN into ``model`` (``--init-from``); the same architecture
-    is required, layer by layer."""
-    source = load_model(run_dir).state_dict()
-    own = model.state_dict()
-    got, want = {k: tuple(v.shape) for k, v in source.items()}, {k: tuple(v.shape) for k, v in own.items()}
+def _start_weights(run_dir: str) -> dict:
+    """The weights of ``run_dir``'s CNN (``--init``), checked: a run of the tutorial's CNN, its files
+    whole, the same architecture layer by layer. Errors name the option."""
+    try:
+        check_run(run_dir, "train mnist-cnn --init")
+        source = load_model(run_dir).state_dict()
+    except FromzeroError as e:
+        raise type(e)(f"--init {e}") from None
+    got = {k: tuple(v.shape) for k, v in source.items()}
+    want = {k: tuple(v.shape) for k, v in build_model().state_dict().items()}
     if got != want:
-        diff = sorted(set(got) ^ set(want)) or [k for k in want if got[k] != want[k]]
-        k = diff[0]
-        raise ConfigError(f"--init-from {run_dir}: expected the tutorial's CNN ({len(want)} tensors), got another "
+        k = (sorted(set(got) ^ set(want)) or [k for k in want if got[k] != want[k]])[0]
+        raise ConfigError(f"--init {run_dir}: expected the tutorial's CNN ({len(want)} tensors), got another "
                           f"model: {k} is {got.get(k, 'missing')} there, {want.get(k, 'missing')} here")
-    model.load_state_dict(source)
+    return source
 
 
 def _optimizer(cfg: MnistConfig):

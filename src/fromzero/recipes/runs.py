@@ -35,7 +35,7 @@ _LM = "fromzero.recipes.gpt"
 # (task, model family or None for any) -> the kind; a family entry wins over the task's own.
 KINDS = {("image-classification", None): RunKind("an image classifier", "fromzero.recipes.images",
                                                  ("predict", "evaluate", "explain", "audit-privacy", "export",
-                                                  "serve", "train mnist-cnn --init-from")),
+                                                  "serve", "train mnist-cnn --init")),
          ("forecast", None): RunKind("a forecaster", "fromzero.recipes.forecast",
                                      ("predict", "evaluate", "explain", "export", "serve")),
          ("language-modeling", "gpt"): RunKind("a GPT language model", _LM,
@@ -52,7 +52,7 @@ TASKS = {task: kind.recipe for (task, family), kind in KINDS.items() if family i
 # what a command needs, in words (for the end of the message)
 NEEDS = {"generate": "a language model", "finetune": "a GPT language model, written by fromzero pretrain gpt",
          "pretrain gpt --init": "a GPT language model, written by fromzero pretrain gpt",
-         "train mnist-cnn --init-from": "the tutorial's CNN, written by fromzero train mnist-cnn",
+         "train mnist-cnn --init": "the tutorial's CNN, written by fromzero train mnist-cnn",
          "export": "a GPT language model, an image classifier or a forecaster",
          "predict": "a classifier or a forecaster",
          "audit-privacy": "an image classifier or a fine-tuned text classifier",
@@ -104,7 +104,11 @@ def read_spec(run_dir) -> dict:
                                   "--resume)")
         raise CheckpointError(f"{run_dir}: no model.json: not a fromzero run (a run directory is written by "
                               "fromzero train, pretrain or finetune)")
-    return read_json(run_dir / "model.json")
+    spec = read_json(run_dir / "model.json")
+    if not isinstance(spec, dict):
+        raise CheckpointError(f"{run_dir / 'model.json'}: expected a JSON object (the model's name, config and "
+                              f"task), got {type(spec).__name__}")
+    return spec
 
 
 def check_run(run_dir, command: str) -> dict:

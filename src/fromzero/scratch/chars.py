@@ -4,9 +4,9 @@
 the embedded Tiny Shakespeare (its file and SHA-256 from ``fromzero.datasets.corpora``, the
 table ``fromzero.text`` reads too; checked) or the user's UTF-8 file, normalized as every text
 reader does (``fromzero.text.normalize``, torch-free: no byte-order mark, LF line ends, Unicode
-NFC, a Project Gutenberg header and licence cut), with a notice of what was removed. The vocabulary is the sorted set of the
-characters that occur (as in nanoGPT's ``shakespeare_char``); the first 90% of the ids train,
-the last 10% validate.
+NFC, a Project Gutenberg header and licence cut), with a notice of what was removed. The
+vocabulary is the sorted set of the characters that occur (as in nanoGPT's ``shakespeare_char``);
+the first 90% of the ids train, the last 10% validate.
 
 Example:
     >>> vocab = CharVocab.from_text("hello")
@@ -24,7 +24,7 @@ import numpy as np
 from ..datasets.corpora import BUILTIN
 from ..errors import DataError
 from ..io import EMBEDDED, verified
-from ..text.normalize import normalize_corpus
+from ..text.normalize import decode_error, normalize_corpus
 
 VAL_FRACTION = 0.1
 
@@ -51,17 +51,15 @@ def read_text(data: str = "shakespeare", strip_gutenberg: bool = True, notice: b
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: expected UTF-8 text, received byte 0x{raw[e.start]:02x} "
-                        f"at offset {e.start:,} ({e.reason}); convert the file, e.g. "
-                        f"iconv -f latin1 -t UTF-8 {path} > utf8.txt") from None
+        raise decode_error(path, raw, e) from None
     text, report = normalize_corpus(text, strip_gutenberg)
     report.files = 1
     if notice and (line := report.line(f"--data {data}")):
         print(line, file=sys.stderr)
     if not text.strip():
-        raise DataError(f"{path}: expected text to learn from, received an empty file"
-                        if not text else f"{path}: expected text, received only whitespace")
+        got = ("an empty file" if not raw else "only a Project Gutenberg header and licence (--no-strip-gutenberg "
+               "keeps them)" if report.gutenberg else "only whitespace")
+        raise DataError(f"{path}: expected text to learn from, received {got}")
     return text
 
 

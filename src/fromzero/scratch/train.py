@@ -43,7 +43,7 @@ PRESETS = {
 OPTIONS = {"mnist": ("epochs", "batch_size", "lr", "width", "train_limit", "data_dir", "seed", "progress"),
            "gpt": ("data", "block_size", "n_layer", "n_head", "n_embd", "batch_size", "lr", "max_iters",
                    "eval_interval", "strip_gutenberg", "seed", "progress")}
-FLAGS = {"train_limit": "--limit"}  # where the option's flag is not the field's name
+FLAGS = {"train_limit": "--limit", "strip_gutenberg": "--no-strip-gutenberg"}  # where the flag is not the field's name
 
 
 def options_for(model: str, values: dict, given=()) -> dict:

@@ -55,7 +55,8 @@ class Report:
             parts.append(f"{self.cr:,} CR")
         if self.gutenberg:
             which = "the Project Gutenberg" if self.gutenberg == 1 else f"{self.gutenberg} Project Gutenberg"
-            parts.append(f"{which} header ({self.header:,} characters) and licence ({self.licence:,} characters)")
+            parts.append(f"{which} header ({self.header:,} characters)"
+                         + (f" and licence ({self.licence:,} characters)" if self.licence else ""))
         if self.nfc:
             parts.append(f"{self.nfc:,} character{'s' if self.nfc != 1 else ''} NFC-composed")
         return ", ".join(parts)
