@@ -129,6 +129,12 @@ SKIPPED = {
     "fromzero compare forecast --budget full --threads 1": "an LSTM epoch over all 8,449 ETTh1 windows even at "
                                                            "--budget tiny: tests/test_compare.py runs compare "
                                                            "forecast on a small CSV",
+    "fromzero train mnist-cnn --dataset fashion-mnist --data-dir ../shared/datasets/fashion_mnist --speedrun "
+    "--epochs 2 --out runs/fashion": "Fashion-MNIST is not embedded (read from ../shared/datasets or downloaded): "
+                                     "tests/privacy/test_init.py trains the run that --init starts from",
+    "fromzero train mnist-cnn --init runs/fashion --dp-epsilon 3 --dp-delta 1e-5 --optimizer sgd --lr 0.1 "
+    "--batch-size 512 --epochs 16 --out runs/mnist-dp-public": "starts from the Fashion-MNIST run above: "
+                                                                "tests/privacy/test_init.py runs --init on tiny runs",
     "fromzero compare mnist --data path/to/fashion_mnist": "a placeholder folder of IDX files: tests/test_compare.py "
                                                           "writes one",
     "fromzero compare text --data path/to/cr --threads 1": "a placeholder folder (the CR data set is not shipped): "
