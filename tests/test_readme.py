@@ -132,8 +132,8 @@ SKIPPED = {
     "fromzero train mnist-cnn --dataset fashion-mnist --data-dir ../shared/datasets/fashion_mnist --speedrun "
     "--epochs 2 --out runs/fashion": "Fashion-MNIST is not embedded (read from ../shared/datasets or downloaded): "
                                      "tests/privacy/test_init.py trains the run that --init starts from",
-    "fromzero train mnist-cnn --init runs/fashion --dp-epsilon 3 --dp-delta 1e-5 --optimizer sgd --lr 0.1 "
-    "--batch-size 512 --epochs 16 --out runs/mnist-dp-public": "starts from the Fashion-MNIST run above: "
+    "fromzero train mnist-cnn --init runs/fashion --dp-epsilon 3 --dp-delta 1e-5 --optimizer sgd --lr 0.4 "
+    "--batch-size 2048 --epochs 16 --out runs/mnist-dp-public": "starts from the Fashion-MNIST run above: "
                                                                 "tests/privacy/test_init.py runs --init on tiny runs",
     "fromzero compare mnist --data path/to/fashion_mnist": "a placeholder folder of IDX files: tests/test_compare.py "
                                                           "writes one",
