@@ -1,6 +1,6 @@
 """Fine-tuning defaults on tasks fromzero has never seen: pre-trained + fine-tuned against the same GPT
 from random weights, each with nothing but its defaults. One command; on 2 idle AVX2 cores about
-100 minutes from nothing (English base ~20, Chinese base ~27, six fine-tunes ~49; docs/finetune.md):
+3 hours from nothing (English base ~88 min, Chinese base ~43, six fine-tunes ~50; docs/finetune.md):
 
     python benchmarks/finetune_defaults.py              # the full experiment
     python benchmarks/finetune_defaults.py --quick      # a smoke test of the pipeline (numbers meaningless)
@@ -24,6 +24,7 @@ WORK/results.json and a table on stdout, with naive-Bayes baselines from the dat
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -34,13 +35,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The two bases: 4 layers x 256 wide, context 128, Muon (session 3: 2,000 steps of 16 x 128 tokens).
+# The two bases: 4 layers x 256 wide, context 128, Muon, steps of 16 x 128 tokens. English: 3.5 passes over
+# its 2.3M training tokens (2,000 steps, 1.75 passes, gained less: docs/finetune.md).
 _BASE = dict(preset="cpu-small", n_layer=4, n_head=4, n_embd=256, block_size=128, norm="layernorm",
              batch_size=16, warmup=50, lr=3e-3, optimizer="muon", min_lr_ratio=0.1, weight_decay=0.1,
              eval_interval=250, eval_tokens=16384, sample_tokens=0, seed=1337, threads=0)
 BASES = {
-    "en": dict(_BASE, tokenizer="bpe", bpe_vocab_size=8192, max_iters=2000),
-    "zh": dict(_BASE, tokenizer="char", max_iters=1500, dropout=0.1),   # a small corpus: ~3 passes
+    "en": dict(_BASE, tokenizer="bpe", bpe_vocab_size=8192, max_iters=4000),
+    "zh": dict(_BASE, tokenizer="char", max_iters=2500, dropout=0.1),   # 0.73M characters: ~7 passes
 }
 TASK_COPIES = 2     # the unlabelled task texts count this many times in the pre-training text
 EN_TASKS = ("subj", "cr", "mpqa")             # their train texts go into the English corpus
@@ -138,9 +140,30 @@ def pretrain_base(lang: str, work: Path, datasets: Path, quick: bool, threads: i
     return run, time.perf_counter() - t0
 
 
+def base_fingerprint(base: Path, init: str) -> str:
+    """What a fine-tune takes from its base: the weights (pre-trained), or only the tokenizer and the
+    architecture (``scratch``). A cached run is reused only when this is unchanged."""
+    h = hashlib.sha256()
+    if init == "scratch":
+        h.update((base / "tokenizer.json").read_bytes())
+        h.update(json.dumps(json.loads((base / "model.json").read_text())["config"], sort_keys=True).encode())
+    else:
+        h.update((base / "model.safetensors").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cached(saved: Path, opts: dict, fingerprint: str) -> dict | None:
+    """The metrics of a finished run with these options from this base, else None."""
+    if not saved.is_file():
+        return None
+    record = json.loads(saved.read_text())
+    return record["metrics"] if record["options"] == opts and record.get("base") == fingerprint else None
+
+
 def finetune_task(name: str, base: Path, init: str, work: Path, datasets: Path, quick: bool, verbose: int,
                   out: Path | None = None, **extra) -> dict:
-    """``finetune`` with the defaults (and ``extra``); a finished run in ``out`` is reused."""
+    """``finetune`` with the defaults (and ``extra``); a finished run in ``out`` from the same base
+    (``base_fingerprint``) is reused."""
     from fromzero.recipes.finetune import finetune
 
     opts = dict(task=str(quick_task(datasets, name, work) if quick else datasets / name),
@@ -148,23 +171,23 @@ def finetune_task(name: str, base: Path, init: str, work: Path, datasets: Path, 
     if init == "scratch":
         opts["init"] = "scratch"
     out = out or work / f"{name}-{init}"
-    saved = out / "benchmark.json"
-    if saved.is_file() and json.loads(saved.read_text())["options"] == opts:
+    saved, fingerprint = out / "benchmark.json", base_fingerprint(base, init)
+    if (m := cached(saved, opts, fingerprint)) is not None:
         print(f"{name} {init}: reusing {out}", flush=True)
-        return json.loads(saved.read_text())["metrics"]
+        return m
     if "lr" not in opts:             # the sweep's run at the default learning rate is this very run
         from fromzero.recipes.configs import FinetuneConfig
 
         lr = FinetuneConfig(init=init).peak_lr
         swept = work / "sweep" / f"{name}-{init}-lr{lr:g}" / "benchmark.json"
-        if swept.is_file() and json.loads(swept.read_text())["options"] == dict(opts, lr=lr):
+        if (m := cached(swept, dict(opts, lr=lr), fingerprint)) is not None:
             print(f"{name} {init}: reusing the sweep's run at the default lr, {swept.parent}", flush=True)
-            return json.loads(swept.read_text())["metrics"]
+            return m
     print(f"{name} {init}: finetune({base.name}, {opts})", flush=True)
     t0, c0 = time.perf_counter(), cpu_seconds()
     m = finetune(base, out=out, verbose=verbose, overwrite=True, **opts)
     m["wall_s"], m["cpu_s"] = time.perf_counter() - t0, cpu_seconds() - c0
-    saved.write_text(json.dumps({"options": opts, "metrics": m}, indent=1, default=str))
+    saved.write_text(json.dumps({"options": opts, "base": fingerprint, "metrics": m}, indent=1, default=str))
     print(f"    dev {m['dev_accuracy']:.4f}  test {m['test_accuracy']:.4f}  ({m['wall_s']:.0f} s)", flush=True)
     return m
 
