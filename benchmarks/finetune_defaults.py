@@ -1,6 +1,6 @@
 """Fine-tuning defaults on tasks fromzero has never seen: pre-trained + fine-tuned against the same GPT
 from random weights, each with nothing but its defaults. One command; on 2 idle AVX2 cores about
-3 hours from nothing (English base ~88 min, Chinese base ~43, six fine-tunes ~50; docs/finetune.md):
+3 hours from nothing (English base ~88 min, Chinese base ~47, six fine-tunes ~50; docs/finetune.md):
 
     python benchmarks/finetune_defaults.py              # the full experiment
     python benchmarks/finetune_defaults.py --quick      # a smoke test of the pipeline (numbers meaningless)
@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # The two bases: 4 layers x 256 wide, context 128, Muon, steps of 16 x 128 tokens. English: 3.5 passes over
-# its 2.3M training tokens (2,000 steps, 1.75 passes, gained less: docs/finetune.md).
+# its 2.3M training tokens (2,000 steps, 1.75 passes: CR gained less, SUBJ as much; docs/finetune.md).
 _BASE = dict(preset="cpu-small", n_layer=4, n_head=4, n_embd=256, block_size=128, norm="layernorm",
              batch_size=16, warmup=50, lr=3e-3, optimizer="muon", min_lr_ratio=0.1, weight_decay=0.1,
              eval_interval=250, eval_tokens=16384, sample_tokens=0, seed=1337, threads=0)
