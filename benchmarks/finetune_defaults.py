@@ -1,10 +1,12 @@
 """Fine-tuning defaults on tasks fromzero has never seen: pre-trained + fine-tuned against the same GPT
 from random weights, each with nothing but its defaults. One command; on 2 idle AVX2 cores about
-3 hours from nothing (English base ~88 min, Chinese base ~47, six fine-tunes ~50; docs/finetune.md):
+3 hours from nothing (English base ~88 min, Chinese base ~47, six fine-tunes ~50; docs/finetune.md);
+on a 2-core AVX-512 Xeon about 2.8 times as fast (Chinese base 14 min, a ChnSentiCorp fine-tune 5.5 min):
 
     python benchmarks/finetune_defaults.py              # the full experiment
     python benchmarks/finetune_defaults.py --quick      # a smoke test of the pipeline (numbers meaningless)
     python benchmarks/finetune_defaults.py --sweep      # the learning-rate sweep behind the defaults (dev)
+    python benchmarks/finetune_defaults.py --sweep --tasks cr --lrs 2e-4,3e-4,5e-4   # chosen rates, one task
     python benchmarks/finetune_defaults.py --small --threads 1   # ~10x cheaper bases, for a busy machine
     python benchmarks/finetune_defaults.py --tasks cr --seeds 3  # seeds 0-2: mean accuracy, paired gain
 
@@ -192,24 +194,37 @@ def finetune_task(name: str, base: Path, init: str, work: Path, datasets: Path, 
     return m
 
 
-def sweep(tasks: list[str], bases: dict, work: Path, datasets: Path, quick: bool, verbose: int) -> int:
-    """Fine-tune each task with each init at each of ``SWEEP_LRS``; print and save dev (and test) accuracy."""
+def sweep(tasks: list[str], bases: dict, work: Path, datasets: Path, quick: bool, verbose: int,
+          lrs=SWEEP_LRS) -> int:
+    """Fine-tune each task with each init at each of ``lrs``; print and save dev (and test) accuracy.
+    The run at an init's default learning rate is the main experiment's (seed 0), when it is there."""
+    from fromzero.recipes.configs import FinetuneConfig
+
     rows = []
     for name in tasks:
         for init in ("pretrained", "scratch"):
-            for lr in SWEEP_LRS:
-                m = finetune_task(name, bases[BASE_OF[name]], init, work, datasets, quick, verbose,
-                                  out=work / "sweep" / f"{name}-{init}-lr{lr:g}", lr=lr)
+            base = bases[BASE_OF[name]]
+            for lr in lrs:
+                main_run = work / f"{name}-{init}" / "benchmark.json"
+                task = str(quick_task(datasets, name, work) if quick else datasets / name)
+                opts = dict(task=task, **(QUICK_FINETUNE if quick else {}), **({"init": init} if init == "scratch" else {}))
+                m = (cached(main_run, opts, base_fingerprint(base, init))
+                     if lr == FinetuneConfig(init=init).peak_lr else None)
+                if m is not None:
+                    print(f"{name} {init} lr {lr:g}: reusing the default run {main_run.parent}", flush=True)
+                else:
+                    m = finetune_task(name, base, init, work, datasets, quick, verbose,
+                                      out=work / "sweep" / f"{name}-{init}-lr{lr:g}", lr=lr)
                 rows.append(dict(task=name, init=init, lr=lr, dev=m["dev_accuracy"], test=m.get("test_accuracy"),
                                  best_eval=m["best_eval"], evals=m["evals"], wall_s=m["wall_s"]))
                 (work / "sweep.json").write_text(json.dumps(rows, indent=1))
-    print("\n| task | init | " + " | ".join(f"lr {lr:g}" for lr in SWEEP_LRS) + " |")
-    print("| --- | --- | " + " | ".join("---:" for _ in SWEEP_LRS) + " |")
+    print("\n| task | init | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " |")
+    print("| --- | --- | " + " | ".join("---:" for _ in lrs) + " |")
     for name in tasks:
         for init in ("pretrained", "scratch"):
             cells = {r["lr"]: r for r in rows if r["task"] == name and r["init"] == init}
             print(f"| {name} | {init} | " + " | ".join(
-                f"{100 * cells[lr]['dev']:.1f}% ({cells[lr]['best_eval']}/{cells[lr]['evals']})" for lr in SWEEP_LRS) + " |")
+                f"{100 * cells[lr]['dev']:.1f}% ({cells[lr]['best_eval']}/{cells[lr]['evals']})" for lr in lrs) + " |")
     print(f"dev accuracy of the best-dev checkpoint (at evaluation k of n); {work / 'sweep.json'}")
     return 0
 
@@ -248,6 +263,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sweep", action="store_true",
                     help=f"instead: the learning-rate sweep on dev ({', '.join(map(str, SWEEP_LRS))} for each init; "
                          f"--tasks default {','.join(SWEEP_TASKS)}), cached run by run")
+    ap.add_argument("--lrs", default=None,
+                    help=f"with --sweep: comma-separated learning rates (default {','.join(map(str, SWEEP_LRS))})")
     ap.add_argument("--small", action="store_true", help="small bases (2 x 128, 600 steps): ~10x cheaper")
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads (default 2; 1 on a busy machine, where threads wait for each other)")
@@ -256,6 +273,14 @@ def main(argv=None) -> int:
                          "scratch, and data order); the table shows means and the paired gain (default 1)")
     ap.add_argument("--verbose", type=int, default=0, help="1: progress bars; 0: one line per evaluation")
     args = ap.parse_args(argv)
+    if args.lrs and not args.sweep:
+        ap.error("--lrs: the learning rates of a sweep; give --sweep too (the main experiment uses the defaults)")
+    try:
+        lrs = tuple(float(x) for x in args.lrs.split(",") if x) if args.lrs else SWEEP_LRS
+    except ValueError:
+        ap.error(f"--lrs: expected comma-separated numbers such as 1e-4,3e-4, got {args.lrs!r}")
+    if not lrs or min(lrs) <= 0:
+        ap.error(f"--lrs: expected learning rates > 0, got {args.lrs!r}")
     if args.seeds < 1:
         ap.error(f"--seeds: expected a count >= 1, got {args.seeds}")
     import torch
@@ -281,7 +306,7 @@ def main(argv=None) -> int:
     if args.pretrain_only:
         return 0
     if args.sweep:
-        return sweep(tasks, bases, work, datasets, args.quick, args.verbose)
+        return sweep(tasks, bases, work, datasets, args.quick, args.verbose, lrs)
     results = {}
     for name in tasks:
         base = bases[TASKS[name][0]]
