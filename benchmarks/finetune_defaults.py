@@ -203,12 +203,11 @@ def sweep(tasks: list[str], bases: dict, work: Path, datasets: Path, quick: bool
     rows = []
     for name in tasks:
         for init in ("pretrained", "scratch"):
-            base = bases[BASE_OF[name]]
+            base, main_run = bases[BASE_OF[name]], work / f"{name}-{init}" / "benchmark.json"
+            main_opts = dict(task=str(quick_task(datasets, name, work) if quick else datasets / name),
+                             **(QUICK_FINETUNE if quick else {}), **({"init": init} if init == "scratch" else {}))
             for lr in lrs:
-                main_run = work / f"{name}-{init}" / "benchmark.json"
-                task = str(quick_task(datasets, name, work) if quick else datasets / name)
-                opts = dict(task=task, **(QUICK_FINETUNE if quick else {}), **({"init": init} if init == "scratch" else {}))
-                m = (cached(main_run, opts, base_fingerprint(base, init))
+                m = (cached(main_run, main_opts, base_fingerprint(base, init))
                      if lr == FinetuneConfig(init=init).peak_lr else None)
                 if m is not None:
                     print(f"{name} {init} lr {lr:g}: reusing the default run {main_run.parent}", flush=True)
