@@ -162,16 +162,22 @@ def cached(saved: Path, opts: dict, fingerprint: str) -> dict | None:
     return record["metrics"] if record["options"] == opts and record.get("base") == fingerprint else None
 
 
+def task_options(name: str, init: str, work: Path, datasets: Path, quick: bool, **extra) -> dict:
+    """The ``finetune`` options of a run of task ``name``: the defaults, plus ``extra``."""
+    opts = dict(task=str(quick_task(datasets, name, work) if quick else datasets / name),
+                **(QUICK_FINETUNE if quick else {}), **extra)
+    if init == "scratch":
+        opts["init"] = "scratch"
+    return opts
+
+
 def finetune_task(name: str, base: Path, init: str, work: Path, datasets: Path, quick: bool, verbose: int,
                   out: Path | None = None, **extra) -> dict:
     """``finetune`` with the defaults (and ``extra``); a finished run in ``out`` from the same base
     (``base_fingerprint``) is reused."""
     from fromzero.recipes.finetune import finetune
 
-    opts = dict(task=str(quick_task(datasets, name, work) if quick else datasets / name),
-                **(QUICK_FINETUNE if quick else {}), **extra)
-    if init == "scratch":
-        opts["init"] = "scratch"
+    opts = task_options(name, init, work, datasets, quick, **extra)
     out = out or work / f"{name}-{init}"
     saved, fingerprint = out / "benchmark.json", base_fingerprint(base, init)
     if (m := cached(saved, opts, fingerprint)) is not None:
@@ -204,11 +210,9 @@ def sweep(tasks: list[str], bases: dict, work: Path, datasets: Path, quick: bool
     for name in tasks:
         for init in ("pretrained", "scratch"):
             base, main_run = bases[BASE_OF[name]], work / f"{name}-{init}" / "benchmark.json"
-            main_opts = dict(task=str(quick_task(datasets, name, work) if quick else datasets / name),
-                             **(QUICK_FINETUNE if quick else {}), **({"init": init} if init == "scratch" else {}))
+            main_opts, fingerprint = task_options(name, init, work, datasets, quick), base_fingerprint(base, init)
             for lr in lrs:
-                m = (cached(main_run, main_opts, base_fingerprint(base, init))
-                     if lr == FinetuneConfig(init=init).peak_lr else None)
+                m = cached(main_run, main_opts, fingerprint) if lr == FinetuneConfig(init=init).peak_lr else None
                 if m is not None:
                     print(f"{name} {init} lr {lr:g}: reusing the default run {main_run.parent}", flush=True)
                 else:
