@@ -155,11 +155,18 @@ def base_fingerprint(base: Path, init: str) -> str:
 
 
 def cached(saved: Path, opts: dict, fingerprint: str) -> dict | None:
-    """The metrics of a finished run with these options from this base, else None."""
+    """The metrics of a finished run with these options from this base, its texts after today's
+    start token (BPE runs from before it was the newline are not reused), else None."""
+    from fromzero.recipes.finetune import start_token
+    from fromzero.text.tokenizer import load_tokenizer
+
     if not saved.is_file():
         return None
-    record = json.loads(saved.read_text())
-    return record["metrics"] if record["options"] == opts and record.get("base") == fingerprint else None
+    record, run = json.loads(saved.read_text()), saved.parent
+    if record["options"] != opts or record.get("base") != fingerprint:
+        return None
+    tok = load_tokenizer(run)
+    return record["metrics"] if start_token(json.loads((run / "model.json").read_text()), tok) == tok.start_id else None
 
 
 def task_options(name: str, init: str, work: Path, datasets: Path, quick: bool, **extra) -> dict:

@@ -240,7 +240,7 @@ def export_gpt2(run_dir, folder) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     notes = []
     if tok.kind == "bpe":
-        eot = tok.start_id
+        eot = tok.eot_id
         hf.update(bos_token_id=eot, eos_token_id=eot)
         atomic_write_text(folder / "tokenizer.json", tok.tk.to_str())
         save_json(folder / "tokenizer_config.json", {"tokenizer_class": "GPT2TokenizerFast", "bos_token": EOT,

@@ -240,3 +240,27 @@ def test_differentially_private_finetuning_spends_its_budget_and_the_audit_repor
     assert audit_run(tmp_path / "dp", n=50, device="cpu")["epsilon"] == pytest.approx(m["epsilon"])
     with pytest.raises(ConfigError, match="LoRA"):
         finetune(tiny_gpt, task=str(tiny_task), out=tmp_path / "lora", verbose=0, lora_rank=4, dp_epsilon=4.0)
+
+
+def test_texts_start_after_the_newline_and_old_runs_keep_their_start_token(tiny_gpt, tiny_task, tmp_path):
+    """A fine-tuned run starts each text after the token the base saw before every line (the newline;
+    ``tests/text``), records it in model.json, and a run saved before it was recorded still reads its
+    texts the way it was trained: a BPE text after ``<|endoftext|>``."""
+    tok = load_tokenizer(tiny_gpt)
+    finetune(tiny_gpt, tiny_task, out=tmp_path / "ft", verbose=0, **dict(FAST, epochs=1))
+    spec_path = tmp_path / "ft" / "model.json"
+    spec = json.loads(spec_path.read_text())
+    assert spec["start_token"] == tok.start_id == tok.encode("\n")[0] != tok.eot_id
+    model, texts = load_model(tmp_path / "ft").eval(), ["the film was great", "a dull plot"]
+
+    def direct(start):
+        x = PaddedBatches(encode_texts(tok, texts, 64, start=start), batch_size=8)
+        return torch.softmax(Trainer(model, device="cpu", verbose=0).predict(x), -1)
+
+    _, p = predict_proba(tmp_path / "ft", texts, device="cpu")
+    torch.testing.assert_close(p, direct(tok.start_id))
+    del spec["start_token"]                        # as written before the start token was recorded
+    spec_path.write_text(json.dumps(spec))
+    _, old = predict_proba(tmp_path / "ft", texts, device="cpu")
+    torch.testing.assert_close(old, direct(tok.eot_id))
+    assert not torch.allclose(old, p)

@@ -122,3 +122,24 @@ def test_char_tokenizer_refuses_text_it_was_not_trained_on(tmp_path, cache):
     f.write_text("new text")
     with pytest.raises(DataError, match="never saw"):
         load_corpus(f, CharTokenizer.train(["abc"]))
+
+
+def test_a_bpe_text_starts_after_the_token_that_precedes_every_line_of_a_corpus(tmp_path, cache):
+    """A classifier's texts (and an empty prompt) start after ``start_id``: it must be a token the
+    pre-trained model has seen before each sentence, the newline, not ``<|endoftext|>``, which comes
+    once per file boundary and stays almost untrained."""
+    from fromzero.text.tokenizer import BPETokenizer
+
+    d = tmp_path / "bpe-corpus"
+    d.mkdir()
+    lines = ["a fine film .", "the battery died .", "it works well ."]
+    (d / "a.txt").write_text("\n".join(lines * 20) + "\n", encoding="utf-8")
+    (d / "b.txt").write_text("\n".join(lines[::-1] * 20) + "\n", encoding="utf-8")
+    tok = train_tokenizer(d, kind="bpe", vocab_size=300)
+    assert isinstance(tok, BPETokenizer)
+    ids = load_corpus(d, tok).tokens.tolist()
+    assert ids.count(tok.eot_id) == 1                    # the file separator: once, between the two files
+    assert ids.count(tok.start_id) == 2 * 3 * 20         # every line ends with it...
+    after = [ids[i + 1] for i in range(len(ids) - 1) if ids[i] == tok.start_id]
+    assert sorted(set(after)) == sorted({tok.encode(t)[0] for t in lines} | {tok.eot_id})   # ...and a line follows
+    assert tok.decode([tok.start_id]) == "\n" and tok.encode("\n") == [tok.start_id]

@@ -22,7 +22,7 @@ from ..generate import encode_prompt
 from ..io import check_writable_dir, read_json
 from ..recipes.images import load_image
 from ..recipes.mnist import to_inputs
-from ..recipes.finetune import encoding_note
+from ..recipes.finetune import encoding_note, start_token
 from ..recipes.forecast import input_window
 from ..recipes.runs import check_run
 from ..text.labelled import encode_texts, normalize_text
@@ -149,7 +149,8 @@ def _explain_text(model, spec, run_dir, text: str, out: Path, stem: str) -> dict
     tok = load_tokenizer(Path(run_dir))
     stats: dict = {}
     ids = encode_texts(tok, [normalize_text(text, spec.get("normalize"))],
-                       spec.get("max_length") or model.gpt.config.block_size, stats=stats)[0]
+                       spec.get("max_length") or model.gpt.config.block_size, stats=stats,
+                       start=start_token(spec, tok))[0]
     idx = torch.as_tensor(ids, device=next(model.parameters()).device)[None]
     model.eval()
     with torch.no_grad():

@@ -93,11 +93,20 @@ def encoding_note(what: str, stats: dict) -> str | None:
     return "; ".join(parts) or None
 
 
+def start_token(spec: dict, tok) -> int:
+    """The token before each text of a saved classifier run: ``model.json``'s ``start_token``, or, for
+    runs saved before it was recorded, the start token of then (``<|endoftext|>`` for BPE)."""
+    if "start_token" in spec:
+        return spec["start_token"]
+    return tok.eot_id if tok.kind == "bpe" else tok.start_id
+
+
 def _batches(tok, data, labels, block_size: int, batch_size: int, shuffle=False, seed=0, what: str = "",
-             notes: dict | None = None) -> PaddedBatches:
-    """Padded batches of ``data``; what encoding lost goes to stderr (and into ``notes[what]``)."""
+             notes: dict | None = None, start: int | None = None) -> PaddedBatches:
+    """Padded batches of ``data``, each text after ``start`` (default: the tokenizer's ``start_id``);
+    what encoding lost goes to stderr (and into ``notes[what]``)."""
     stats: dict = {}
-    seqs = encode_texts(tok, data.texts, block_size, stats=stats)
+    seqs = encode_texts(tok, data.texts, block_size, stats=stats, start=start)
     note = encoding_note(what or "input", stats)
     if note and is_main():
         print(f"note: {note}", file=sys.stderr)
@@ -223,6 +232,7 @@ def _save_run(out: Path, model, tok, data: LabelledTask, cfg: FinetuneConfig, ba
                                   "init": cfg.init, "labels": data.labels, "classes": data.classes,
                                   "normalize": data.normalize, "tokenizer": "tokenizer.json",
                                   "max_length": max_length(cfg, model.gpt.config.block_size),
+                                  "start_token": tok.start_id,
                                   "text_column": cfg.text_column, "label_column": cfg.label_column,
                                   "lora": {"rank": cfg.lora_rank, "merged": cfg.merge} if cfg.lora_rank else None})
     if is_main():  # a distributed run: rank 0 writes
@@ -263,7 +273,7 @@ def evaluate_run(run_dir, data_dir=None, device="auto") -> dict:
     spec, model, tok = _load(run_dir, device)
     data, _ = _eval_data(spec, data_dir)
     batches = _batches(tok, data, spec["labels"], spec.get("max_length") or model.gpt.config.block_size, 128,
-                       what="evaluation")
+                       what="evaluation", start=start_token(spec, tok))
     trainer = Trainer(model, loss="sparse_categorical_crossentropy", metrics=["accuracy"], device=device,
                       verbose=0)
     return trainer.evaluate(batches)
@@ -289,7 +299,7 @@ def audit_run(run_dir, n: int = 5000, data_dir=None, device="auto", seed: int = 
         pick = torch.randperm(len(split), generator=g)[:k].tolist()
         part = LabelledText([split.texts[i] for i in pick], [split.labels[i] for i in pick], split.path)
         batches = _batches(tok, part, spec["labels"], spec.get("max_length") or model.gpt.config.block_size, 128,
-                           what="audit")
+                           what="audit", start=start_token(spec, tok))
         losses.append(torch.cat([F.cross_entropy(model(x.to(device)).float(), y.to(device), reduction="none").cpu()
                                  for x, y in batches]))
     metrics = read_json(Path(run_dir) / "metrics.json") if (Path(run_dir) / "metrics.json").is_file() else {}
@@ -306,8 +316,8 @@ def predict_proba(run_dir, texts: list[str], device="cpu", loaded=None) -> tuple
     spec, model, tok = loaded or _load(run_dir, device)
     texts = [normalize_text(t, spec.get("normalize")) for t in texts]
     stats: dict = {}
-    x = PaddedBatches(encode_texts(tok, texts, spec.get("max_length") or model.gpt.config.block_size, stats=stats),
-                      batch_size=128)
+    x = PaddedBatches(encode_texts(tok, texts, spec.get("max_length") or model.gpt.config.block_size, stats=stats,
+                                   start=start_token(spec, tok)), batch_size=128)
     if note := encoding_note("input", stats):
         print(f"note: {note}", file=sys.stderr)
     logits = Trainer(model, loss=None, device=device, verbose=0).predict(x)

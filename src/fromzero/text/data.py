@@ -154,7 +154,7 @@ def _encode_to(files: list[Path], tok, out, dtype, strip_gutenberg: bool, report
     if isinstance(tok, BPETokenizer):  # files separated by <|endoftext|>, lines encoded in batches
         for i, f in enumerate(files):
             if i:
-                out.write(np.asarray([tok.start_id], dtype=dtype).tobytes())
+                out.write(np.asarray([tok.eot_id], dtype=dtype).tobytes())
                 n += 1
             for chunk in _iter_lines([f], strip_gutenberg=strip_gutenberg, report=report):
                 lines = chunk.splitlines(keepends=True)

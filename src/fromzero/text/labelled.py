@@ -379,8 +379,9 @@ PAD = -1
 
 
 def encode_texts(tokenizer, texts: list[str], block_size: int, bos: bool = True,
-                 stats: dict | None = None) -> list[np.ndarray]:
-    """Token ids of each text (int64 arrays), after a start token if ``bos``, cut to ``block_size``.
+                 stats: dict | None = None, start: int | None = None) -> list[np.ndarray]:
+    """Token ids of each text (int64 arrays), after a start token if ``bos`` (``start``, by default
+    the tokenizer's ``start_id``), cut to ``block_size``.
 
     A character-level tokenizer drops the characters it never saw (they have no embedding).
     ``stats``, a dict, receives what was lost: ``texts``, ``cut`` (texts longer than
@@ -397,7 +398,7 @@ def encode_texts(tokenizer, texts: list[str], block_size: int, bos: bool = True,
                 if c in unknown:
                     unknown_chars[c] = unknown_chars.get(c, 0) + 1
             ids.append(tokenizer.encode("".join(c for c in t if c not in unknown)))
-    start = [tokenizer.start_id] if bos else []
+    start = [tokenizer.start_id if start is None else start] if bos else []
     if stats is not None:
         stats.update(texts=len(ids), block_size=block_size, unknown=unknown_chars,
                      cut=sum(len(start) + len(s) > block_size for s in ids))

@@ -22,7 +22,8 @@ from ..errors import DataError
 from ..io import atomic_write_text
 from .normalize import normalize
 
-EOT = "<|endoftext|>"  # BPE's document separator and start token
+EOT = "<|endoftext|>"  # BPE's document separator
+NEWLINE = "Ċ"          # "\n" in byte-level BPE's alphabet
 
 
 class CharTokenizer:
@@ -91,7 +92,8 @@ class CharTokenizer:
 class BPETokenizer:
     """Byte-level BPE (GPT-2 style) trained on your corpus with the ``tokenizers`` library.
 
-    Any text encodes (unknown characters fall back to bytes). ``<|endoftext|>`` separates documents.
+    Any text encodes (unknown characters fall back to bytes). ``<|endoftext|>`` separates the files
+    of a corpus (``eot_id``); a text starts after a newline (``start_id``), as each line of a corpus does.
 
     Args:
         tokenizer: a ``tokenizers.Tokenizer``; use ``BPETokenizer.train`` to make one.
@@ -120,8 +122,18 @@ class BPETokenizer:
         return self.tk.get_vocab_size()
 
     @property
-    def start_id(self) -> int:
+    def eot_id(self) -> int:
+        """``<|endoftext|>``: the separator between the files of a pre-training corpus."""
         return self.tk.token_to_id(EOT)
+
+    @property
+    def start_id(self) -> int:
+        """The token a text starts after (an empty prompt, each text of a classifier): the newline,
+        which ends every line of a pre-training corpus, so the model has learnt it; ``<|endoftext|>``
+        when the vocabulary has no newline token. (``<|endoftext|>`` itself comes once per file: a
+        fromzero-trained model barely learns it.)"""
+        nl = self.tk.token_to_id(NEWLINE)
+        return self.eot_id if nl is None else nl
 
     def unknown(self, text: str) -> list[str]:
         return []  # byte-level: every string encodes
