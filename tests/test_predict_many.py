@@ -135,6 +135,16 @@ def test_text_sentences_are_inputs_and_a_file_name_among_them_gets_a_note(runs, 
     assert f"--file {tmp_path / 'reviews.txt'}" in err
 
 
+def test_texts_after_an_option_are_inputs_too(runs, capsys):
+    """Issue #16's cold review: `predict RUN --json "a text"` was "unrecognized arguments"."""
+    code, out, _ = predict(capsys, runs / "ft", "--json", "a good film", "--top", "1", "a dull film")
+    assert code == 0 and [d["input"] for d in json.loads(out)] == ["a good film", "a dull film"]
+    assert [len(d["top"]) for d in json.loads(out)] == [1, 1]
+    with pytest.raises(SystemExit) as e:                     # argparse's error, as before
+        predict(capsys, runs / "ft", "a good film", "--no-such-option")
+    assert e.value.code == 2 and "unrecognized arguments: --no-such-option" in capsys.readouterr().err
+
+
 def test_empty_text_file_and_empty_text_are_errors(runs, tmp_path, capsys):
     (tmp_path / "empty.txt").write_text("\n  \n")
     code, _, err = predict(capsys, runs / "textrnn", "--file", tmp_path / "empty.txt")

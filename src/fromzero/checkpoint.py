@@ -305,6 +305,7 @@ def save_checkpoint(run_dir, step: int, model: nn.Module | dict, state: dict, ke
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _drop_previous(Path(run_dir))     # the new run has a checkpoint: the run it replaced goes
     for old in list_checkpoints(run_dir, state.get("run_id"))[:-keep] if keep > 0 else []:  # this run's only
         _remove_dir(old)
     fsync_dir(root)
@@ -557,6 +558,7 @@ class Checkpointer:
 #            whose process is gone (its pid no longer runs on this host) is taken over with a notice.
 
 RUN_FILE, LOCK_FILE = "run.json", "run.lock"
+PREVIOUS = ".previous-run"   # --overwrite: the replaced run's files, until the new run's first checkpoint
 # What the run commands write: ``overwrite`` deletes these (and atomic-write leftovers), nothing else.
 RUN_FILES = (RUN_FILE, "model.safetensors", "model.json", "history.csv", "history.png", "checkpoints",
              "tokenizer.json", "pretrain.json", "finetune.json", "train_config.json", "metrics.json",
@@ -748,18 +750,53 @@ def _describe(run_dir: Path, names: list[str], info: dict | None) -> str:
     return what + shown + (f"; checkpoints up to {steps[-1]}" if steps else "")
 
 
+def _run_file(name: str) -> bool:
+    """Whether a run wrote ``name`` (``RUN_FILES``, or a temporary leftover)."""
+    return name in RUN_FILES or name.startswith(".tmp-") or (name.startswith(".") and name.endswith(".tmp"))
+
+
 def _clear(run_dir: Path, keep=(LOCK_FILE, RUN_FILE)) -> None:
-    """Delete the files a previous run wrote (``RUN_FILES`` and temporary leftovers; links are
-    removed, never followed); other files stay, and so do ``keep``."""
+    """Delete the files a previous run wrote (``_run_file``; links are removed, never followed);
+    other files stay, and so do ``keep``."""
     for p in run_dir.iterdir():
-        if p.name in keep or not (p.name in RUN_FILES or p.name.startswith(".tmp-")
-                                                    or (p.name.startswith(".") and p.name.endswith(".tmp"))):
+        if p.name in keep or not _run_file(p.name):
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
         else:
             p.unlink(missing_ok=True)
     fsync_dir(run_dir)
+
+
+def _set_aside(run_dir: Path) -> None:
+    """``--overwrite``: move the files the previous run wrote into ``PREVIOUS``, so that a new run that
+    fails before its first checkpoint (a typo in a file name, bad data) can put them back."""
+    prev = run_dir / PREVIOUS
+    if prev.exists():     # left by a new run killed before its first checkpoint: overwritten twice now
+        _remove_dir(prev)
+    prev.mkdir()
+    for p in run_dir.iterdir():
+        if p.name not in (LOCK_FILE, PREVIOUS) and _run_file(p.name):
+            os.replace(p, prev / p.name)
+    fsync_dir(prev)
+    fsync_dir(run_dir)
+
+
+def _put_back(run_dir: Path) -> bool:
+    """Undo ``_set_aside`` (the new run's files are cleared first); False when nothing was set aside."""
+    prev = run_dir / PREVIOUS
+    if not prev.is_dir():
+        return False
+    for p in prev.iterdir():
+        os.replace(p, run_dir / p.name)
+    prev.rmdir()
+    fsync_dir(run_dir)
+    return True
+
+
+def _drop_previous(run_dir: Path) -> None:
+    if (run_dir / PREVIOUS).is_dir():
+        _remove_dir(run_dir / PREVIOUS)
 
 
 def _begin(run_dir: Path, kind: str, config, resume: bool, overwrite: bool, same_as) -> Run:
@@ -787,11 +824,12 @@ def _begin(run_dir: Path, kind: str, config, resume: bool, overwrite: bool, same
                               "its files are deleted), or choose another output directory")
     new = {"run_id": uuid.uuid4().hex[:16], "kind": kind, "config": config,
            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    save_json(run_dir / RUN_FILE, new)                   # first: leftovers of the old run are never ours
     if names and overwrite:
-        print(f"fromzero: {run_dir}: --overwrite: deleting the previous run's files "
-              f"({_describe(run_dir, names, info)})", file=sys.stderr)
-        _clear(run_dir)
+        print(f"fromzero: {run_dir}: --overwrite: replacing the previous run ({_describe(run_dir, names, info)}); "
+              f"its files wait in {PREVIOUS} until the new run's first checkpoint, and come back if it fails "
+              "before", file=sys.stderr)
+        _set_aside(run_dir)
+    save_json(run_dir / RUN_FILE, new)
     return Run(run_dir, new["run_id"], kind, config)
 
 
@@ -851,10 +889,17 @@ def _locked_run(run_dir: Path, kind, config, resume, overwrite, same_as, key):
             yield run
         except BaseException:
             # a new run that fails before its first checkpoint (bad data, a bad option) leaves no
-            # half-made run behind, so the same command can be run again once the input is fixed
+            # half-made run behind, so the same command can be run again once the input is fixed,
+            # and the run it was to replace (--overwrite) comes back
             if dist.is_main() and not run.resumed and run.run_id and not (run_dir / "checkpoints").is_dir():
-                _clear(run_dir, (LOCK_FILE,))
+                _clear(run_dir, (LOCK_FILE, PREVIOUS))
+                if _put_back(run_dir):
+                    print(f"fromzero: {run_dir}: the new run failed before its first checkpoint; the previous "
+                          "run's files are back", file=sys.stderr)
             raise
+        else:
+            if dist.is_main():
+                _drop_previous(run_dir)
         finally:
             _OPEN.pop(key, None)
 

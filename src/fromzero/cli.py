@@ -755,7 +755,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    o = vars(parser.parse_args(argv))
+    o, extra = parser.parse_known_args(argv)
+    o = vars(o)
+    if extra and isinstance(o.get("input"), list) and not any(a.startswith("-") for a in extra):
+        o["input"] += extra   # `predict RUN --json "a text"`: INPUTs after an option are INPUTs too
+    elif extra:
+        parser.parse_args(argv)   # argparse's own "unrecognized arguments" error (exit status 2)
     debug = o.pop("debug", False) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     cmd = o.pop("command", parser)
     if not isinstance(cmd, Command):  # `fromzero` or a group alone

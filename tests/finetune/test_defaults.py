@@ -49,6 +49,7 @@ def test_still_improving_fires_when_the_model_under_fits_its_training_data(capsy
     rows = [dict(accuracy=a, val_accuracy=v) for a, v in ((0.60, 0.70), (0.67, 0.69))]
     err = _end(StillImproving("val_accuracy", advice="try --lr 1e-3"), rows, capsys)
     assert "train accuracy is only 0.67" in err and "try --lr 1e-3" in err
+    assert "warning: the model has not fitted its training data" in err and "still improving" not in err
     assert _end(StillImproving("val_accuracy", underfit=None), rows, capsys) == ""
     loss = [dict(val_loss=v) for v in (1.0, 0.8, 0.9)]
     assert _end(StillImproving("val_loss", mode="min", metric=None), loss, capsys) == ""

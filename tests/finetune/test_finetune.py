@@ -207,6 +207,19 @@ def test_cli_reports_bad_input(tiny_gpt, tmp_path, capsys):
     assert "freeze 'decoder' matches no parameter" in capsys.readouterr().err
 
 
+def test_overwrite_with_bad_input_keeps_the_earlier_run(tiny_gpt, tiny_task, tmp_path, capsys):
+    """Issue #16's cold review: a typo in --task, with --overwrite, deleted the earlier run."""
+    out = tmp_path / "keep"
+    finetune(tiny_gpt, tiny_task, out=out, verbose=0, **dict(FAST, epochs=1))
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    (tmp_path / "nolabel.tsv").write_text("text\nfine\n")
+    for bad in (["--task", str(tmp_path / "typo.tsv")], ["--task", str(tmp_path / "nolabel.tsv")],
+                ["--task", str(tiny_task), "--freeze", "nosuch"]):
+        assert main(["finetune", str(tiny_gpt), *bad, "--out", str(out), "--overwrite", "--quiet"]) != 0
+        assert "previous run's files are back" in capsys.readouterr().err
+        assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_continued_pretraining_starts_from_the_run(tiny_gpt, tmp_path):
     from fromzero.recipes.gpt import pretrain
     from fromzero.train import Callback
@@ -264,3 +277,20 @@ def test_texts_start_after_the_newline_and_old_runs_keep_their_start_token(tiny_
     _, old = predict_proba(tmp_path / "ft", texts, device="cpu")
     torch.testing.assert_close(old, direct(tok.eot_id))
     assert not torch.allclose(old, p)
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("classes", ["negative"], "classes: expected a list of 2 class names"),
+    ("start_token", 99999, "start_token: expected a token id in [0, 300)"),
+    ("max_length", 1000, "max_length: expected a number of tokens from 2 to the model's context (32)"),
+])
+def test_a_hand_edited_model_json_is_named_not_a_bug(tiny_gpt, tiny_task, tmp_path, capsys, key, value, said):
+    """Issue #16's cold review: these gave "unexpected IndexError ... (a bug in fromzero)"."""
+    out = tmp_path / "ft"
+    finetune(tiny_gpt, tiny_task, out=out, verbose=0, **dict(FAST, epochs=1))
+    spec = json.loads((out / "model.json").read_text())
+    (out / "model.json").write_text(json.dumps({**spec, key: value}))
+    for command in (["predict", str(out), "a good film"], ["evaluate", str(out)]):
+        assert main([*command, "--device", "cpu"]) == 1
+        err = capsys.readouterr().err
+        assert f"{out / 'model.json'}: {said}" in err and "bug" not in err, err

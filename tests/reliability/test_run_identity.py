@@ -91,6 +91,27 @@ def test_trainer_api_refuses_a_used_directory_and_overwrites_on_request(tmp_path
     assert steps(tmp_path) == [2]                              # the old run's checkpoints are gone
 
 
+
+def test_overwrite_puts_the_previous_run_back_when_the_new_one_fails_before_its_first_checkpoint(tmp_path):
+    """--overwrite with a typo in a file name (issue #16's cold review): the failed new run must not
+    have cost the old one. The old run's files are replaced only once the new run has a checkpoint."""
+    x, y = torch.randn(16, 2), torch.randint(0, 2, (16,))
+    Trainer(nn.Linear(2, 2), verbose=0, run_dir=tmp_path, plot=False).fit((x, y), epochs=1, batch_size=8)
+    (tmp_path / "notes.txt").write_text("mine")                 # not a run file: never touched
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(FileNotFoundError):
+        with open_run(tmp_path, "trainer", overwrite=True) as run:
+            assert not (tmp_path / "checkpoints").exists() and (tmp_path / ".previous-run").is_dir()
+            raise FileNotFoundError("data/typo.txt")            # the new run's input: not there
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before and run.run_id != json.loads((tmp_path / "run.json").read_text())["run_id"]
+    Trainer(nn.Linear(2, 2), verbose=0, run_dir=tmp_path, plot=False).fit((x, y), epochs=2, batch_size=8,
+                                                                          overwrite=True)
+    new_id = json.loads((tmp_path / "run.json").read_text())["run_id"]
+    assert {checkpoint_run_id(p) for p in list_checkpoints(tmp_path)} == {new_id}    # replaced, once it checkpointed
+    assert not (tmp_path / ".previous-run").exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
 # --- finding 2: one writer per run directory; the launcher takes its workers down ----------------
 
 def test_a_second_training_into_the_same_directory_fails_at_once(tmp_path):

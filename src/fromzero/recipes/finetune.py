@@ -96,9 +96,13 @@ def encoding_note(what: str, stats: dict) -> str | None:
 def start_token(spec: dict, tok) -> int:
     """The token before each text of a saved classifier run: ``model.json``'s ``start_token``, or, for
     runs saved before it was recorded, the start token of then (``<|endoftext|>`` for BPE)."""
-    if "start_token" in spec:
-        return spec["start_token"]
-    return tok.eot_id if tok.kind == "bpe" else tok.start_id
+    if "start_token" not in spec:
+        return tok.eot_id if tok.kind == "bpe" else tok.start_id
+    start = spec["start_token"]
+    if type(start) is not int or not 0 <= start < tok.vocab_size:
+        raise CheckpointError(f"model.json: start_token: expected a token id in [0, {tok.vocab_size}) (the "
+                              f"tokenizer's), got {start!r}")
+    return start
 
 
 def _batches(tok, data, labels, block_size: int, batch_size: int, shuffle=False, seed=0, what: str = "",
@@ -247,7 +251,21 @@ def _load(run_dir, device):
     """(model.json, the classifier on ``device``, the tokenizer) of a saved run."""
     run_dir = Path(run_dir)
     spec = read_json(run_dir / "model.json")
-    return spec, load_model(run_dir, device), load_tokenizer(run_dir)
+    model, tok = load_model(run_dir, device), load_tokenizer(run_dir)
+    n, context, T = model.config.n_classes, model.gpt.config.block_size, spec.get("max_length")
+    problems = []
+    if not isinstance(spec.get("classes"), list) or len(spec["classes"]) != n:
+        problems.append(f"classes: expected a list of {n} class names (the model's outputs), got "
+                        f"{spec.get('classes')!r}"[:300])
+    if T is not None and (type(T) is not int or not 2 <= T <= context):
+        problems.append(f"max_length: expected a number of tokens from 2 to the model's context ({context}), got {T!r}")
+    if problems:
+        raise CheckpointError(f"{run_dir / 'model.json'}: " + "; ".join(problems))
+    try:
+        start_token(spec, tok)
+    except CheckpointError as e:   # "model.json: ...": the run's file, by its path
+        raise CheckpointError(f"{run_dir}/{e}") from None
+    return spec, model, tok
 
 
 load_classifier = _load   # the public name: (model.json, model, tokenizer), loaded once by fromzero serve

@@ -311,10 +311,11 @@ class StillImproving(Callback):
     def on_train_end(self, trainer, logs):
         rows = trainer.history.epochs
         values = [r[self.monitor] for r in rows if r.get(self.monitor) is not None]
-        reasons = []
+        reasons, improving = [], False
         if values:
             best = (max if self.mode == "max" else min)(values)
             if values[-1] == best and values.index(best) == len(values) - 1:
+                improving = True
                 reasons.append(f"the best {self.monitor} ({_fmt(best)}) came at the last evaluation "
                                f"({len(values)} of {len(values)})")
         train = [r[self.metric] for r in rows if self.metric and r.get(self.metric) is not None]
@@ -322,5 +323,7 @@ class StillImproving(Callback):
             reasons.append(f"train {self.metric} is only {_fmt(train[-1])} at the end")
         if reasons:
             self.fired, self.reason = True, "; ".join(reasons)
-            print(f"warning: still improving when training ended: {self.reason}. The model may be "
-                  f"under-trained: {self.advice}", file=self.file or sys.stderr)
+            head = ("still improving when training ended" if improving     # else a flat or falling dev curve
+                    else "the model has not fitted its training data")
+            print(f"warning: {head}: {self.reason}. The model may be under-trained: {self.advice}",
+                  file=self.file or sys.stderr)
