@@ -135,6 +135,12 @@ def test_text_sentences_are_inputs_and_a_file_name_among_them_gets_a_note(runs, 
     assert f"--file {tmp_path / 'reviews.txt'}" in err
 
 
+def test_each_empty_text_among_many_is_named(runs, capsys):
+    code, out, err = predict(capsys, runs / "ft", "a good film", "", "  ")
+    assert code == 1 and "text 2 of 3 ('')" in err and "text 3 of 3 ('  ')" in err
+    assert "%" in out                                   # the good one is answered
+
+
 def test_texts_after_an_option_are_inputs_too(runs, capsys):
     """Issue #16's cold review: `predict RUN --json "a text"` was "unrecognized arguments"."""
     code, out, _ = predict(capsys, runs / "ft", "--json", "a good film", "--top", "1", "a dull film")

@@ -178,8 +178,9 @@ def classify_texts(texts: list[str], proba, top: int = 3) -> list[dict]:
     """A text classifier's ``predict_many``: ``[{"input": text, "top": [(class, p), ...]}, ...]``, an
     empty text ``{"input": text, "error": ...}``; ``proba(texts) -> (class names, probabilities (N,
     n_classes))`` scores the others in one call (one model load)."""
-    results = [{"input": t} if t.strip() else {"input": t, "error": "predict: expected a sentence, got empty text"}
-               for t in texts]
+    results = [{"input": t} if t.strip() else
+               {"input": t, "error": f"predict: text {i} of {len(texts)} ({t!r}): expected a sentence, got empty text"}
+               for i, t in enumerate(texts, 1)]
     good = [r["input"] for r in results if "error" not in r]
     if good:
         classes, probs = proba(good)
