@@ -559,7 +559,7 @@ class Checkpointer:
 
 RUN_FILE, LOCK_FILE = "run.json", "run.lock"
 PREVIOUS = ".previous-run"   # --overwrite: the replaced run's files, until the new run's first checkpoint
-# What the run commands write: ``overwrite`` deletes these (and atomic-write leftovers), nothing else.
+# What the run commands write: ``overwrite`` replaces these (and atomic-write leftovers), nothing else.
 RUN_FILES = (RUN_FILE, "model.safetensors", "model.json", "history.csv", "history.png", "checkpoints",
              "tokenizer.json", "pretrain.json", "finetune.json", "train_config.json", "metrics.json",
              "scaler.json", "vocab.json", "forecast.png")
@@ -820,8 +820,9 @@ def _begin(run_dir: Path, kind: str, config, resume: bool, overwrite: bool, same
         print(f"fromzero: nothing to resume in {run_dir}: starting a new run", file=sys.stderr)
     elif names and not overwrite:
         raise CheckpointError(f"{run_dir} is not empty, it holds {_describe(run_dir, names, info)}. Continue that "
-                              "run with --resume (resume=True), replace it with --overwrite (overwrite=True: "
-                              "its files are deleted), or choose another output directory")
+                              "run with --resume (resume=True), replace it with --overwrite (overwrite=True: its "
+                              "files are deleted once the new run has a checkpoint), or choose another output "
+                              "directory")
     new = {"run_id": uuid.uuid4().hex[:16], "kind": kind, "config": config,
            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if names and overwrite:

@@ -245,8 +245,8 @@ def pretrain(data=None, preset: str | None = None, out="runs/gpt", resume: bool 
         out: the run directory (created).
         resume: continue the run in ``out`` from its newest checkpoint, with the data and options it
             was started with; given ones may only change ``MAY_CHANGE`` (more ``max_iters``, ...).
-        overwrite: replace an earlier run in ``out`` (its files are deleted); without it, a
-            non-empty ``out`` is refused.
+        overwrite: replace an earlier run in ``out`` (its files are deleted once the new run has a
+            checkpoint); without it, a non-empty ``out`` is refused.
         callbacks: more ``Callback`` objects for the trainer.
         init: a pre-trained run to continue from (domain adaptation): its tokenizer and model
             config are used and its weights loaded; model overrides may only change ``dropout``.
