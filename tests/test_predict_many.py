@@ -141,6 +141,27 @@ def test_each_empty_text_among_many_is_named(runs, capsys):
     assert "%" in out                                   # the good one is answered
 
 
+def test_explain_names_an_empty_text_before_loading_and_files_get_one_dot(runs, tmp_path, capsys, monkeypatch):
+    """Issue #16's cold review: `explain RUN ""` was accepted; "good." gave good..explain.html."""
+    loads = count_loads(monkeypatch, "fromzero.explain.runs")
+    code = main(["explain", str(runs / "ft"), "a good film", "", "--out", str(tmp_path / "x"), "--device", "cpu"])
+    assert code == 1 and "text 2 of 2 ('')" in capsys.readouterr().err and loads == []
+    code = main(["explain", str(runs / "ft"), "a good film.", "--out", str(tmp_path / "x"), "--device", "cpu"])
+    assert code == 0 and sorted(p.name for p in (tmp_path / "x").iterdir()) == \
+        ["a_good_film.explain.html", "a_good_film.explain.json"]
+
+
+def test_a_failed_command_leaves_no_empty_out_folder(runs, tmp_path, capsys):
+    """Issue #16's cold review: a command that failed left the empty --out folder it had made."""
+    code = main(["explain", str(runs / "mnist"), str(tmp_path / "missing.png"), "--out", str(tmp_path / "new" / "x"),
+                 "--device", "cpu"])
+    assert code == 1 and "missing.png" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "kept").mkdir()                                 # a folder that was there before stays
+    assert main(["explain", str(runs / "mnist"), str(tmp_path / "missing.png"), "--out", str(tmp_path / "kept")]) == 1
+    assert (tmp_path / "kept").is_dir()
+
+
 def test_texts_after_an_option_are_inputs_too(runs, capsys):
     """Issue #16's cold review: `predict RUN --json "a text"` was "unrecognized arguments"."""
     code, out, _ = predict(capsys, runs / "ft", "--json", "a good film", "--top", "1", "a dull film")
@@ -183,6 +204,9 @@ def test_paths_expand_helpers(tmp_path):
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe")
     with pytest.raises(Exception, match="not UTF-8"):
         read_texts(tmp_path / "bad.txt")
+    (tmp_path / "latin1.txt").write_bytes("a good film\n\nd\u00e9j\u00e0 vu\n".encode("latin-1"))
+    with pytest.raises(Exception, match=r"latin1\.txt:3: not UTF-8 text .*CP1252"):   # the line, and what to do
+        read_texts(tmp_path / "latin1.txt")
 
 
 # --- finding 6: every command checks the run kind ----------------------------------------------

@@ -19,6 +19,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import sys
 import traceback
 from collections.abc import Callable
@@ -418,6 +419,7 @@ def explain(o: dict) -> None:
     a = given(ExplainArgs, o)
     a.run = gpt_run(a.run)
     check_run(a.run, "explain")
+    from .explain.checks import COMPLETENESS_TOL
     from .explain.runs import check_explanations, explain_run  # lazy: --help must not import torch
 
     if a.check:
@@ -447,6 +449,11 @@ def explain(o: dict) -> None:
             what += "; tokens that pushed toward it most: " + ", ".join(f"{t!r} {v:+.3f}" for t, v in top)
         if r.get("note"):
             print(r["note"] if r["note"].startswith("note:") else f"note: {r['note']}", file=sys.stderr)
+        if r.get("completeness_error", 0) > COMPLETENESS_TOL:
+            print(f"warning: {r['input']!r}: the attributions add up to the score change only within "
+                  f"{100 * r['completeness_error']:.1f}% (checked: {100 * COMPLETENESS_TOL:g}%"
+                  f"{', with ' + str(r['ig_steps']) + ' points on the path' if 'ig_steps' in r else ''}); "
+                  f"read them as approximate", file=sys.stderr)
         print(f"{r['input']}: {what}" + "".join(f"\n  {r[k]}" for k in ("png", "html", "json") if k in r),
               flush=True)
 
@@ -771,7 +778,7 @@ def main(argv=None) -> int:
         if not dist.launched():  # --nproc N: this command again, as N processes (torchrun)
             return dist.launch(o["nproc"], strip_nproc(argv))
     try:
-        cmd.run(o)
+        run_command(cmd, o)
         return 0
     except KeyboardInterrupt:
         print("fromzero: interrupted", file=sys.stderr)
@@ -787,6 +794,19 @@ def main(argv=None) -> int:
 
 
 DEBUG_ENV = "FROMZERO_DEBUG"   # FROMZERO_DEBUG=1: what --debug does
+
+
+def run_command(cmd: Command, o: dict) -> None:
+    """``cmd.run(o)``; an ``--out`` folder it made is removed again when it fails with nothing written there."""
+    made = Path(o["out"]) if o.get("out") and not Path(o["out"]).exists() else None
+    while made is not None and made.parent != made and not made.parent.exists():
+        made = made.parent                                   # the first folder of the path it made
+    try:
+        cmd.run(o)
+    except BaseException:
+        if made is not None and made.is_dir() and not any(p.is_file() for p in made.rglob("*")):
+            shutil.rmtree(made, ignore_errors=True)
+        raise
 
 
 def exit_code(e: BaseException) -> int:

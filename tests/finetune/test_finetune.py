@@ -66,6 +66,27 @@ def test_padding_changes_nothing():
         torch.testing.assert_close(m(both), torch.cat([m(short), m(long)]))
 
 
+def test_the_auxiliary_lm_loss_is_the_gpts_own_loss_on_the_real_tokens():
+    """GPT-1's auxiliary objective (``lm_weight``): the backbone's next-token loss, padding skipped."""
+    torch.manual_seed(0)
+    m = GPTClassifier(ClassifierConfig(gpt=dataclasses.asdict(gpt_config("tiny")))).eval()
+    short, long = torch.tensor([[3, 4, 5]]), torch.tensor([[9, 8, 7, 6, 5, 4]])
+    both = torch.tensor([[3, 4, 5, -1, -1, -1], [9, 8, 7, 6, 5, 4]])
+    logits, lm = m(both, lm=True)
+    torch.testing.assert_close(logits, m(both))
+    own = [m.gpt(x[:, :-1], x[:, 1:]) for x in (short, long)]          # GPT.forward's mean loss, per text
+    torch.testing.assert_close(lm, (2 * own[0] + 5 * own[1]) / 7)      # the mean over the 7 real targets
+
+
+def test_finetuning_with_the_auxiliary_lm_loss(tiny_gpt, tiny_task, tmp_path):
+    m = finetune(tiny_gpt, tiny_task, out=tmp_path / "aux", verbose=0, **dict(FAST, lm_weight=0.5))
+    assert m["test_accuracy"] >= 0.85
+    rows = list(csv.DictReader(open(tmp_path / "aux" / "history.csv")))
+    assert float(rows[0]["loss"]) > float(rows[0]["val_loss"]) + 0.5 * 2     # train loss holds 0.5 x the LM's
+    with pytest.raises(ConfigError, match="lm_weight.*dp_epsilon"):
+        finetune(tiny_gpt, tiny_task, out=tmp_path / "dp", lm_weight=0.5, dp_epsilon=8.0)
+
+
 def test_frozen_weights_stay_unchanged(tiny_gpt, tiny_task, tmp_path):
     m = finetune(tiny_gpt, tiny_task, out=tmp_path / "fz", verbose=0, freeze="embeddings,blocks:1",
                  **{**FAST, "epochs": 1})

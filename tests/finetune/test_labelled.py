@@ -106,3 +106,26 @@ def test_normalize_matches_sst_style():
     assert normalize_text("It's a GREAT film (really), isn't it?", "ptb") == \
         "it 's a great film -lrb- really -rrb- , is n't it ?"
     assert normalize_text("As Is", None) == "As Is"
+
+
+def test_labels_that_differ_only_in_case_get_a_warning(tmp_path, capsys):
+    """Issue #16's cold review: 'pos' and 'Pos' silently became two classes."""
+    rows = "".join(f"text {i}\t{['pos', 'neg', 'Pos', 'NEG '][i % 4]}\n" for i in range(40))
+    (tmp_path / "t.tsv").write_text("text\tlabel\n" + rows)
+    t = load_task(tmp_path / "t.tsv", verbose=True)
+    err = capsys.readouterr().err
+    assert len(t.labels) == 4                                   # kept apart, as written
+    assert "differ only in case" in err and "'NEG' and 'neg'" in err and "'Pos' and 'pos'" in err
+    (tmp_path / "u.tsv").write_text("text\tlabel\n" + rows.replace("Pos", "pos").replace("NEG", "neg"))
+    load_task(tmp_path / "u.tsv", verbose=True)
+    assert "differ only in case" not in capsys.readouterr().err
+
+
+def test_a_text_longer_than_csvs_default_field_limit_is_read(tmp_path):
+    """Issue #16's cold review: a 200,000-character text gave "malformed CSV" (the csv module's 131,072 limit)."""
+    long = "word " * 40_000
+    (tmp_path / "t.tsv").write_text(f"text\tlabel\n{long}\tpos\nshort\tneg\n")
+    (tmp_path / "t.csv").write_text(f"text,label\n\"{long}\",pos\nshort,neg\n")
+    for name in ("t.tsv", "t.csv"):
+        d = read_labelled(tmp_path / name)
+        assert [len(t) for t in d.texts] == [len(long.strip()), 5] and d.labels == ["pos", "neg"]

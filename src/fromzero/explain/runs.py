@@ -17,7 +17,7 @@ import torch
 from ..checkpoint import load_model
 from ..datasets import load_mnist
 from ..device import resolve_device
-from ..errors import FromzeroError
+from ..errors import DataError, FromzeroError
 from ..generate import encode_prompt
 from ..io import check_writable_dir, read_json
 from ..recipes.images import load_image
@@ -35,7 +35,7 @@ from .tokens import save_html, token_attributions
 
 
 def _stem(text: str, i: int) -> str:
-    s = re.sub(r"[^\w.-]+", "_", Path(text).stem if Path(text).suffix else text)[:40].strip("_")
+    s = re.sub(r"[^\w.-]+", "_", Path(text).stem if Path(text).suffix else text)[:40].strip("_.")   # "good." -> good.explain.html
     return s or f"input-{i + 1}"
 
 
@@ -50,6 +50,10 @@ def explain_run(run_dir, inputs: list, out=None, device="cpu"):
     if not inputs:
         raise FromzeroError("explain: expected at least one INPUT (an image file, a prompt for a GPT, a text for "
                             "a text classifier), or --check")
+    if spec["task"] == "text-classification":
+        for i, x in enumerate(inputs, 1):
+            if not str(x).strip():
+                raise DataError(f"explain: text {i} of {len(inputs)} ({x!r}): expected a sentence, got empty text")
     out = check_writable_dir(Path(out) if out else Path(run_dir) / "explain")
     model = load_model(run_dir, resolve_device(device))
     image = spec["task"] == "image-classification"
@@ -141,7 +145,7 @@ def _explain_forecast(model, spec, run_dir, path, out: Path, stem: str) -> dict:
 def _ig_json(ig: dict) -> dict:
     a = ig["attributions"]
     gap = ig["score"] - ig["baseline_score"]
-    return {"token_attributions": [round(float(v), 6) for v in a],
+    return {"token_attributions": [round(float(v), 6) for v in a], "ig_steps": ig["steps"],
             "completeness_error": abs(float(a.sum()) - gap) / max(abs(gap), 1e-6)}
 
 

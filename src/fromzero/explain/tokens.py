@@ -21,8 +21,11 @@ import torch
 from torch import nn
 
 from ..errors import FromzeroError
+from .checks import COMPLETENESS_TOL
 
-STEPS = 64
+STEPS = 64          # points on the path, and rows per batch
+MAX_STEPS = 512     # when completeness misses by more than TOL, twice the points, up to this
+TOL = COMPLETENESS_TOL   # |Σ attributions − (f(E) − f(B))| / |f(E) − f(B)| that ends the doubling
 
 
 def embedding_layer(model: nn.Module) -> nn.Embedding:
@@ -33,39 +36,52 @@ def embedding_layer(model: nn.Module) -> nn.Embedding:
     raise FromzeroError(f"token attributions: expected a model with a token embedding, got {type(model).__name__}")
 
 
-def token_attributions(model: nn.Module, idx: torch.Tensor, score, steps: int = STEPS) -> dict:
+def token_attributions(model: nn.Module, idx: torch.Tensor, score, steps: int = STEPS, tol: float = TOL,
+                       max_steps: int = MAX_STEPS) -> dict:
     """Integrated Gradients of ``score(model(idx))`` with respect to the embeddings of the tokens
-    ``idx`` (1, T): ``{"attributions": (T,), "score": f(E), "baseline_score": f(B)}``.
+    ``idx`` (1, T): ``{"attributions": (T,), "score": f(E), "baseline_score": f(B), "steps": n}``.
 
     ``score(out)`` gives one score per row of a batch of model outputs, e.g. ``lambda out:
-    out[:, -1, k]``: all the points of the path run as one batch of ``steps`` rows.
+    out[:, -1, k]``: the points of the path run in batches of at most ``STEPS`` rows. When the
+    attributions miss f(E) − f(B) by more than ``tol`` of it (a sharply trained model bends the
+    path), the sum is done again with twice the points, up to ``max_steps``.
     """
     emb_layer = embedding_layer(model)
-    nodes, weights = np.polynomial.legendre.leggauss(steps)          # on [-1, 1]
     was = model.training
     model.eval()
     with torch.no_grad():
         emb = emb_layer(idx[:1]).detach()                             # (1, T, C)
         base = emb_layer.weight.mean(0).expand_as(emb).detach()       # the mean token, everywhere
-    alphas = torch.as_tensor((nodes + 1) / 2, dtype=emb.dtype, device=emb.device)[:, None, None]
-    w = torch.as_tensor(weights / 2, dtype=emb.dtype, device=emb.device)          # on [0, 1]
     state = {}
 
     def scaled(module, inputs, output):                               # replace E by B + α(E − B)
         return state["x"]
+
+    def run(x):                                                       # score(model) with E replaced by x
+        state["x"] = x
+        return score(model(idx[:1].expand(x.size(0), -1)))
     handle = emb_layer.register_forward_hook(scaled)
     try:
-        state["x"] = (base + alphas * (emb - base)).requires_grad_(True)          # (steps, T, C)
-        s = score(model(idx[:1].expand(steps, -1)))
-        (g,) = torch.autograd.grad((w * s).sum(), state["x"])
         with torch.no_grad():
-            state["x"] = torch.cat([emb, base])
-            full, at_base = (float(v) for v in score(model(idx[:1].expand(2, -1))))
+            full, at_base = (float(v) for v in run(torch.cat([emb, base])))
+        while True:
+            nodes, weights = np.polynomial.legendre.leggauss(steps)       # on [-1, 1]
+            alphas = torch.as_tensor((nodes + 1) / 2, dtype=emb.dtype, device=emb.device)[:, None, None]
+            w = torch.as_tensor(weights / 2, dtype=emb.dtype, device=emb.device)      # on [0, 1]
+            g = torch.zeros_like(emb)
+            for i in range(0, steps, STEPS):
+                x = (base + alphas[i:i + STEPS] * (emb - base)).requires_grad_(True)  # (≤ STEPS, T, C)
+                (gi,) = torch.autograd.grad((w[i:i + STEPS] * run(x)).sum(), x)
+                g += gi.sum(0, keepdim=True)
+            a = ((emb - base) * g).sum(-1)[0].detach()
+            gap = full - at_base
+            if abs(float(a.sum()) - gap) <= tol * max(abs(gap), 1e-6) or 2 * steps > max_steps:
+                break
+            steps *= 2
     finally:
         handle.remove()
         model.train(was)
-    return {"attributions": ((emb - base) * g.sum(0, keepdim=True)).sum(-1)[0].detach(), "score": full,
-            "baseline_score": at_base}
+    return {"attributions": a, "score": full, "baseline_score": at_base, "steps": steps}
 
 
 def save_html(tokens: list[str], attributions, path, title: str = "") -> None:

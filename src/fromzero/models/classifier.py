@@ -36,6 +36,7 @@ import re
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import load_weights
@@ -94,9 +95,18 @@ class GPTClassifier(nn.Module):
             model.config = c
         return model
 
-    def forward(self, idx):                                   # (B, T), -1 = padding
+    def forward(self, idx, lm: bool = False):                 # (B, T), -1 = padding
+        """Class logits (B, n_classes); with ``lm``, also the language-model loss of the same texts
+        (next-token cross-entropy over the real tokens: GPT-1's auxiliary fine-tuning objective)."""
         mask = idx >= 0                                       # (B, T)
         h = self.gpt.hidden_states(idx.clamp(min=0))          # (B, T, C)
+        if lm:
+            logits = self.gpt.lm_head(h[:, :-1])              # (B, T-1, vocab): token t+1 from 0..t
+            lm_loss = F.cross_entropy(logits.flatten(0, 1).float(), idx[:, 1:].reshape(-1), ignore_index=-1)
+            return self.classify(h, mask), lm_loss
+        return self.classify(h, mask)
+
+    def classify(self, h, mask):                              # (B, T, C), (B, T) -> (B, n_classes)
         if self.config.pool == "mean":
             m = mask.unsqueeze(-1).to(h.dtype)                # (B, T, 1)
             pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)   # (B, C)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from ..checkpoint import continue_config, load_model, open_run, save_model
 
 from ..io import check_writable_dir, read_json, save_json
-from ..device import resolve_device, seed_everything
+from ..device import autocast, resolve_device, seed_everything
 from .. import distributed as dist
 from ..distributed import is_main
 from ..errors import CheckpointError, ConfigError
@@ -222,12 +222,31 @@ def _trainer(model, cfg: FinetuneConfig, total_steps: int, out: Path, verbose: i
                                  betas=(0.9, 0.98))
 
     device = dist.init(cfg.device)  # this process's device; joins torchrun's process group, if any
-    return Trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
+    trainer, aux = (AuxLMTrainer, {"lm_weight": cfg.lm_weight}) if cfg.lm_weight else (Trainer, {})
+    return trainer(dist.parallelize(place(model, device), cfg.strategy, cfg.activation_checkpointing),
                    optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                    callbacks=[KeepBest("val_accuracy", mode="max"), *callbacks], device=device,
                    grad_clip=None if cfg.dp_epsilon else cfg.grad_clip or None,   # DP clips each example's
                    schedule=WarmupCosine(int(cfg.warmup * total_steps), total_steps, cfg.min_lr_ratio),
-                   run_dir=out, verbose=verbose, keep_checkpoints=1)
+                   run_dir=out, verbose=verbose, keep_checkpoints=1, **aux)
+
+
+class AuxLMTrainer(Trainer):
+    """The fine-tuning Trainer with GPT-1's auxiliary objective (``lm_weight`` > 0): while training, the
+    loss (the training loss shown) is the classification loss + ``lm_weight`` x the language-model loss
+    of the same texts; dev and test losses stay the classification loss."""
+    def __init__(self, model, *, lm_weight: float, **kw):
+        super().__init__(model, **kw)
+        self.lm_weight = lm_weight
+
+    def compute_loss(self, batch):
+        if not self.model.training:
+            return super().compute_loss(batch)
+        x, y = batch
+        with autocast(self.device, self.amp):
+            outputs, lm_loss = self.forward(x, lm=True)
+            loss = self.loss_fn(outputs, y)
+        return loss + self.lm_weight * lm_loss, outputs, y
 
 
 def _save_run(out: Path, model, tok, data: LabelledTask, cfg: FinetuneConfig, base_run: Path, metrics: dict):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError, ConfigError, DataError
 from ..io import read_json
+from ..text.normalize import decode_error
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ def read_texts(path) -> list[str]:
     except IsADirectoryError:
         raise DataError(f"{name}: a folder; expected a text file, one text per line") from None
     except UnicodeDecodeError as e:
-        raise DataError(f"{name}: expected UTF-8 text, one text per line; byte {e.start} is not UTF-8") from None
+        raise decode_error(name, data, e) from None
     texts = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.strip()]
     if not texts:
         raise DataError(f"{name}: no text in it (expected one text per line)")

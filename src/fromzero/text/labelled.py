@@ -111,6 +111,7 @@ def _decode(path: Path, report: Report | None = None) -> str:
 
 def _read_table(path: Path, text: str, fmt: str, text_col: str, label_col: str, classes):
     kw = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {}
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))    # a long document is one field (default 128 KiB)
     reader = csv.reader(io.StringIO(text, newline=""), **kw)
     try:
         header = [h.strip() for h in next(reader)]
@@ -342,7 +343,23 @@ def load_task(task, data_dir=None, text_col: str = "text", label_col: str = "lab
         print(f"fromzero: {out.describe()}", file=sys.stderr)
         if notice := report.line(f"task {out.name}"):
             print(notice, file=sys.stderr)
+        if notice := case_note(labels):
+            print(notice, file=sys.stderr)
     return out
+
+
+def case_note(labels: list[str]) -> str | None:
+    """A warning when labels differ only in case or surrounding spaces ('pos', 'Pos'): they stay separate
+    classes (a label is a string as written), which is rarely what a user meant."""
+    groups: dict[str, list[str]] = {}
+    for v in labels:
+        groups.setdefault(v.strip().casefold(), []).append(v)
+    same = [g for g in groups.values() if len(g) > 1]
+    if not same:
+        return None
+    return ("warning: labels that differ only in case are separate classes: "
+            + "; ".join(" and ".join(map(repr, g)) for g in same)
+            + f" ({len(labels)} classes in all); if they mean the same, write them the same way in the files")
 
 
 # --- preparing raw input -------------------------------------------------------------------------
