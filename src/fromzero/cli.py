@@ -803,6 +803,8 @@ def run_command(cmd: Command, o: dict) -> None:
         made = made.parent                                   # the first folder of the path it made
     try:
         cmd.run(o)
+        if "fromzero.distributed" in sys.modules:   # a torchrun rank: leave the process group together
+            sys.modules["fromzero.distributed"].finish()
     except BaseException:
         if made is not None and made.is_dir() and not any(p.is_file() for p in made.rglob("*")):
             shutil.rmtree(made, ignore_errors=True)

@@ -87,8 +87,18 @@ def init(device="auto") -> torch.device:
 
 
 def cleanup() -> None:
-    """Leave the process group (registered to run at exit by ``init``)."""
+    """Leave the process group (registered to run at exit by ``init``; on a failure, at once)."""
     if is_initialized():
+        dist.destroy_process_group()
+
+
+def finish() -> None:
+    """The end of a command that succeeded: the ranks wait for each other, then leave the process
+    group, so that no rank closes its connections while another still uses them (a rank once died
+    at exit with "terminate called without an active exception"). A failed command does not wait:
+    ``cleanup`` at exit, and torchrun stops the other ranks."""
+    if is_initialized():
+        barrier()
         dist.destroy_process_group()
 
 
