@@ -146,9 +146,11 @@ def test_explain_names_an_empty_text_before_loading_and_files_get_one_dot(runs, 
     loads = count_loads(monkeypatch, "fromzero.explain.runs")
     code = main(["explain", str(runs / "ft"), "a good film", "", "--out", str(tmp_path / "x"), "--device", "cpu"])
     assert code == 1 and "text 2 of 2 ('')" in capsys.readouterr().err and loads == []
-    code = main(["explain", str(runs / "ft"), "a good film.", "--out", str(tmp_path / "x"), "--device", "cpu"])
+    code = main(["explain", str(runs / "ft"), "a good film.", "A good film", "--out", str(tmp_path / "x"),
+                 "--device", "cpu"])
     assert code == 0 and sorted(p.name for p in (tmp_path / "x").iterdir()) == \
-        ["a_good_film.explain.html", "a_good_film.explain.json"]
+        ["A_good_film-2.explain.html", "A_good_film-2.explain.json",      # not one file on a case-blind disk
+         "a_good_film.explain.html", "a_good_film.explain.json"]
 
 
 def test_a_failed_command_leaves_no_empty_out_folder(runs, tmp_path, capsys):
@@ -162,11 +164,30 @@ def test_a_failed_command_leaves_no_empty_out_folder(runs, tmp_path, capsys):
     assert (tmp_path / "kept").is_dir()
 
 
+def test_a_text_of_unknown_characters_is_named_not_answered_as_empty(runs, capsys):
+    """Issue #16's cold review: with a character base, "好" was answered exactly as "" would be."""
+    from fromzero.recipes.finetune import _load
+    _, _, tok = _load(runs / "ft", "cpu")
+    alien = next(c for c in "好ЖΩ¤€" if tok.unknown(c))
+    code, out, err = predict(capsys, runs / "ft", f"{alien} {alien}", "a good film")
+    assert code == 1 and f"text 1 of 2 ('{alien} {alien}'): none of its characters is in the base model's" in err
+    assert out.startswith("a good film\n") and "%" in out             # the answer is headed by its text
+    assert main(["explain", str(runs / "ft"), alien, "--device", "cpu"]) == 1
+    assert "none of its characters" in capsys.readouterr().err
+
+
 def test_texts_after_an_option_are_inputs_too(runs, capsys):
+    (runs / "t1.txt").write_text("one\ntwo\n")
+    (runs / "t2.txt").write_text("three\n")
     """Issue #16's cold review: `predict RUN --json "a text"` was "unrecognized arguments"."""
     code, out, _ = predict(capsys, runs / "ft", "--json", "a good film", "--top", "1", "a dull film")
     assert code == 0 and [d["input"] for d in json.loads(out)] == ["a good film", "a dull film"]
     assert [len(d["top"]) for d in json.loads(out)] == [1, 1]
+    code = main(["predict", str(runs / "ft"), "--device", "cpu", "--json", "a good film", "--", "-1 star", "--top"])
+    out = capsys.readouterr().out                                          # after `--`, every argument is a text
+    assert code == 0 and [d["input"] for d in json.loads(out)] == ["a good film", "-1 star", "--top"]
+    code, out, _ = predict(capsys, runs / "ft", "--file", runs / "t1.txt", "--file", runs / "t2.txt", "--json")
+    assert code == 0 and [d["input"] for d in json.loads(out)] == ["one", "two", "three"]   # every --file
     with pytest.raises(SystemExit) as e:                     # argparse's error, as before
         predict(capsys, runs / "ft", "a good film", "--no-such-option")
     assert e.value.code == 2 and "unrecognized arguments: --no-such-option" in capsys.readouterr().err

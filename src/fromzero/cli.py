@@ -200,8 +200,8 @@ class PredictArgs:
                       "...), folders (their image files) or globs. Text classifiers: each INPUT is one text "
                       "(quote it); for a file of texts use --file. Forecasters: CSV files (or folders, globs) "
                       "whose last rows are the input window", positional=True, metavar="INPUT")
-    file: str | None = opt(None, "text classifiers: a UTF-8 file of texts, one per line (blank lines skipped); "
-                           "'-' reads standard input", metavar="PATH")
+    file: list = opt(None, "text classifiers: a UTF-8 file of texts, one per line (blank lines skipped); "
+                     "'-' reads standard input; may be given more than once", metavar="PATH")
     top: int = opt(3, "how many classes to show", range=">= 1")
     json: bool = opt(False, "print one JSON document on stdout: a list of {input, top: [[class, probability], "
                      "...]} (forecasters: {input, columns, forecast, times})")
@@ -373,15 +373,16 @@ def predict(o: dict) -> None:
         raise DataError(errors[0])
     for e in errors:
         print(f"fromzero: error: {e}", file=sys.stderr)
-    print(format_json(good) if a.json else format_csv(good) if a.csv else format_table(good), end="")
+    print(format_json(good) if a.json else format_csv(good) if a.csv else
+          format_table(good, headed=len(good) + len(errors) > 1), end="")
     if errors:
         raise DataError(f"predict: {len(errors)} of {len(errors) + len(good)} inputs could not be used "
                         "(each is named above)")
 
 
-def format_table(results: list[dict]) -> str:
-    """One block per input (headed by the input when there are several): classes and probabilities,
-    or a forecaster's table."""
+def format_table(results: list[dict], headed: bool | None = None) -> str:
+    """One block per input (headed by the input when there are several, or when ``headed``): classes
+    and probabilities, or a forecaster's table."""
     blocks = []
     for r in results:
         if "forecast" in r:   # the recipe's own table, or one built from the numbers
@@ -389,7 +390,8 @@ def format_table(results: list[dict]) -> str:
                 f"t+{h + 1}\t" + "\t".join(f"{v:.4f}" for v in row) for h, row in enumerate(r["forecast"])]
         else:
             rows = [f"{label}\t{p * 100:6.2f}%" for label, p in r["top"]]
-        blocks.append(("" if len(results) == 1 else f"{r['input']}\n") + "".join(f"{x}\n" for x in rows))
+        head = len(results) > 1 if headed is None else headed
+        blocks.append((f"{r['input']}\n" if head else "") + "".join(f"{x}\n" for x in rows))
     return "\n".join(blocks)
 
 
@@ -764,9 +766,13 @@ def main(argv=None) -> int:
     parser = build_parser()
     o, extra = parser.parse_known_args(argv)
     o = vars(o)
-    if extra and isinstance(o.get("input"), list) and not any(a.startswith("-") for a in extra):
-        o["input"] += extra   # `predict RUN --json "a text"`: INPUTs after an option are INPUTs too
-    elif extra:
+    after = []
+    if "--" in extra:       # `predict RUN -- "-1 star"`: after `--`, every argument is an INPUT
+        cut = extra.index("--")
+        extra, after = extra[:cut], extra[cut + 1:]
+    if (extra or after) and isinstance(o.get("input"), list) and not any(a.startswith("-") for a in extra):
+        o["input"] += extra + after   # `predict RUN --json "a text"`: INPUTs after an option are INPUTs too
+    elif extra or after:
         parser.parse_args(argv)   # argparse's own "unrecognized arguments" error (exit status 2)
     debug = o.pop("debug", False) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     cmd = o.pop("command", parser)

@@ -177,3 +177,16 @@ def test_explain_a_forecast_says_which_steps_and_variables_moved_it(tmp_path):
     assert (tmp_path / "fc" / "explain" / "load.explain.png").is_file()
     r = run_cli(["explain", "fc", "--check"], tmp_path)
     assert r.returncode == 1 and "completeness_error" in r.stderr
+
+
+def test_token_labels_show_a_character_split_over_bpe_tokens_once_per_part():
+    """Issue #16's cold review: a BPE classifier's explanation of Chinese showed only '\ufffd'."""
+    from fromzero.explain.tokens import token_labels
+    from fromzero.text.tokenizer import make_tokenizer
+
+    tok = make_tokenizer("bpe", ["a good hotel, a good room\n"] * 20, vocab_size=300)
+    ids = tok.encode("good 好")
+    assert "\ufffd" in "".join(tok.decode([t]) for t in ids)          # the bytes of 好 are 3 tokens
+    labels = token_labels(tok, ids)
+    assert len(labels) == len(ids) and labels[-3:] == ["好[1/3]", "好[2/3]", "好[3/3]"]
+    assert "".join(labels[:-3]) == "good "

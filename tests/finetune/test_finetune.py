@@ -210,6 +210,9 @@ def test_cli_finetune_evaluate_predict(tiny_gpt, tiny_task, tmp_path, capsys):
     assert main(["evaluate", str(out), "--device", "cpu"]) == 0
     assert f"test accuracy: {metrics['test_accuracy'] * 100:.2f}%" in capsys.readouterr().out
     assert evaluate_run(out, device="cpu")["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    assert "trained on" not in capsys.readouterr().err
+    assert main(["evaluate", str(out), "--data-dir", str(tiny_task / "train.tsv"), "--device", "cpu"]) == 0
+    assert "train.tsv is the file this run was trained on" in capsys.readouterr().err   # issue #16's cold review
     texts = ["the plot was superb and the music lovely", "an awful , dull movie"]
     classes, probs = predict_proba(out, texts)
     for text, p in zip(texts, probs):

@@ -116,6 +116,10 @@ def test_labels_that_differ_only_in_case_get_a_warning(tmp_path, capsys):
     err = capsys.readouterr().err
     assert len(t.labels) == 4                                   # kept apart, as written
     assert "differ only in case" in err and "'NEG' and 'neg'" in err and "'Pos' and 'pos'" in err
+    (tmp_path / "n.tsv").write_text("text\tlabel\n" + "".join(f"t {i}\t{['1', '01', '0', '2.0', '2'][i % 5]}\n"
+                                                             for i in range(50)))
+    load_task(tmp_path / "n.tsv", verbose=True)
+    assert "'1' and '01'" in capsys.readouterr().err.replace("'01' and '1'", "'1' and '01'")
     (tmp_path / "u.tsv").write_text("text\tlabel\n" + rows.replace("Pos", "pos").replace("NEG", "neg"))
     load_task(tmp_path / "u.tsv", verbose=True)
     assert "differ only in case" not in capsys.readouterr().err

@@ -79,6 +79,9 @@ def test_missing_and_bad_data_are_clear_errors(tmp_path, cache):
     bad.write_bytes("café".encode("latin-1"))
     with pytest.raises(DataError, match="not UTF-8"):
         train_tokenizer(bad)
+    (tmp_path / "empty.txt").write_text("")          # issue #16's cold review: "GPTConfig: vocab_size ... got 0"
+    with pytest.raises(DataError, match=r"empty\.txt'?: no text in it \(empty\.txt: 0 bytes\)"):
+        train_tokenizer(tmp_path / "empty.txt")
     small = tmp_path / "small.txt"
     small.write_text("abcdefgh")
     tok = train_tokenizer(small)

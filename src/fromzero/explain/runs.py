@@ -22,7 +22,7 @@ from ..generate import encode_prompt
 from ..io import check_writable_dir, read_json
 from ..recipes.images import load_image
 from ..recipes.mnist import to_inputs
-from ..recipes.finetune import encoding_note, start_token
+from ..recipes.finetune import encoding_note, start_token, unreadable
 from ..recipes.forecast import input_window
 from ..recipes.runs import check_run
 from ..text.labelled import encode_texts, normalize_text
@@ -31,7 +31,7 @@ from .attention import attention_maps, save_attention_grid
 from .checks import COMPLETENESS_TOL, attention_check, image_checks
 from .images import attribution_maps, save_overlay
 from .series import save_heatmap, window_attributions
-from .tokens import save_html, token_attributions
+from .tokens import save_html, token_attributions, token_labels
 
 
 def _stem(text: str, i: int) -> str:
@@ -51,21 +51,24 @@ def explain_run(run_dir, inputs: list, out=None, device="cpu"):
         raise FromzeroError("explain: expected at least one INPUT (an image file, a prompt for a GPT, a text for "
                             "a text classifier), or --check")
     if spec["task"] == "text-classification":
+        tok = load_tokenizer(Path(run_dir))
         for i, x in enumerate(inputs, 1):
-            if not str(x).strip():
-                raise DataError(f"explain: text {i} of {len(inputs)} ({x!r}): expected a sentence, got empty text")
+            if (e := "expected a sentence, got empty text" if not str(x).strip() else unreadable(spec, tok, x)):
+                raise DataError(f"explain: text {i} of {len(inputs)} ({x!r}): {e}")
     out = check_writable_dir(Path(out) if out else Path(run_dir) / "explain")
     model = load_model(run_dir, resolve_device(device))
     image = spec["task"] == "image-classification"
-    taken = {Path(x).resolve() for x in inputs if image}
+    def names(paths):    # compared without case: "Good" and "good" are one file on macOS and Windows
+        return {str(Path(p).resolve()).casefold() for p in paths}
+    taken = names(x for x in inputs if image)
     for i, x in enumerate(inputs):
         if image and Path(x).is_dir():
             raise FromzeroError(f"{x}: a folder; explain takes image files (e.g. {Path(x) / '*.png'})")
         stem, k = _stem(str(x), i), 1
-        while any(p.resolve() in taken for p in _paths(out, stem)):      # a/7.png, b/7.png; an input's own path
+        while names(_paths(out, stem)) & taken:      # a/7.png, b/7.png; an input's own path
             k += 1
             stem = f"{_stem(str(x), i)}-{k}"
-        taken.update(p.resolve() for p in _paths(out, stem))
+        taken |= names(_paths(out, stem))
         if image:
             yield _explain_image(model, spec, x, out, stem)
         elif spec["task"] == "forecast":
@@ -106,7 +109,7 @@ def _explain_prompt(model, run_dir, prompt: str, out: Path, stem: str) -> dict:
     ids, note = encode_prompt(tok, prompt, model.config.block_size)
     idx = torch.tensor([ids], device=next(model.parameters()).device)
     att = attention_maps(model, idx).cpu()
-    tokens = [tok.decode([t]) for t in ids]
+    tokens = token_labels(tok, ids)
     png, js, page = out / f"{stem}.attention.png", out / f"{stem}.explain.json", out / f"{stem}.explain.html"
     save_attention_grid(att, tokens, png, f"attention weights of {Path(run_dir).name} for {prompt[:40]!r}")
     with torch.no_grad():
@@ -162,7 +165,7 @@ def _explain_text(model, spec, run_dir, text: str, out: Path, stem: str) -> dict
     target = int(p.argmax())
     label = spec["classes"][target]
     ig = token_attributions(model, idx, lambda out: out[:, target])
-    tokens = [tok.decode([int(t)]) for t in ids]
+    tokens = token_labels(tok, ids)
     page, js = out / f"{stem}.explain.html", out / f"{stem}.explain.json"
     save_html(tokens, ig["attributions"], page, f"{label} ({p[target] * 100:.1f}%): which tokens pushed toward it")
     result = {"input": text, "class": label, "probability": float(p[target]), "tokens": tokens,

@@ -84,6 +84,25 @@ def token_attributions(model: nn.Module, idx: torch.Tensor, score, steps: int = 
     return {"attributions": a, "score": full, "baseline_score": at_base, "steps": steps}
 
 
+def token_labels(tok, ids) -> list[str]:
+    """How to show each token of ``ids``: its text, or, for a byte-level BPE token that holds only part
+    of a character (Chinese characters are often 2 or 3 tokens), the whole character with the part:
+    ``好[1/2]``, ``好[2/2]``. One label per token, so they line up with attributions and attention rows."""
+    ids = [int(t) for t in ids]
+    labels, i = [], 0
+    while i < len(ids):
+        k = 1
+        while "\ufffd" in tok.decode(ids[i:i + k]) and k < 4 and i + k < len(ids):
+            k += 1                                          # the bytes of one character, split over tokens
+        text = tok.decode(ids[i:i + k])
+        if k == 1 or "\ufffd" in text:
+            labels += [tok.decode([t]) for t in ids[i:i + k]] if k > 1 else [text]
+        else:
+            labels += [f"{text}[{j}/{k}]" for j in range(1, k + 1)]
+        i += k
+    return labels
+
+
 def save_html(tokens: list[str], attributions, path, title: str = "") -> None:
     """The text with each token's background red (pushed toward the answer) or blue (away)."""
     a = torch.as_tensor(attributions, dtype=torch.float64)

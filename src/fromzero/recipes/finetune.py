@@ -294,6 +294,11 @@ def _eval_data(spec: dict, data_dir) -> tuple:
     """(examples, what) to evaluate on: the task's test split, or the file/folder ``data_dir``."""
     name, cols = spec["data"], (spec.get("text_column", "text"), spec.get("label_column", "label"))
     if data_dir is not None and Path(data_dir).is_file():
+        given, trained = Path(data_dir).resolve(), Path(name).resolve()
+        if given == trained or (trained.is_dir() and given.parent == trained and given.name.startswith("train.")):
+            print(f"warning: {data_dir} is the file this run was trained on (its training texts and the dev "
+                  f"10% that chose the checkpoint): the accuracy says how well it fits them, not how it does on "
+                  f"new text", file=sys.stderr)
         return read_labelled(data_dir, *cols), str(data_dir)
     if name in BUILTIN_TASKS:
         task: LabelledTask = load_task(name, data_dir, *cols)
@@ -364,7 +369,20 @@ def predict_proba(run_dir, texts: list[str], device="cpu", loaded=None) -> tuple
 def predict_many(run_dir, texts: list[str], device="auto", top: int = 3, loaded=None) -> list[dict]:
     """The most likely classes of each text, one model load: ``[{"input": text, "top": [(class, p), ...]}]``;
     an empty text gives ``{"input": text, "error": ...}``. ``loaded``: as in ``predict_proba``."""
-    return classify_texts(texts, lambda good: predict_proba(run_dir, good, device, loaded), top)
+    loaded = loaded or _load(run_dir, resolve_device(device))
+    return classify_texts(texts, lambda good: predict_proba(run_dir, good, device, loaded), top,
+                          lambda text: unreadable(loaded[0], loaded[2], text))
+
+
+def unreadable(spec: dict, tok, text: str) -> str | None:
+    """Why a classifier cannot read ``text``: a character tokenizer drops the characters it never saw
+    (a byte-level BPE has none), and a text of nothing else would be answered as an empty one."""
+    text = normalize_text(text, spec.get("normalize"))
+    lost = set(tok.unknown(text))
+    if lost and all(c.isspace() or c in lost for c in text):
+        return (f"none of its characters is in the base model's vocabulary ({len(lost)} distinct: "
+                f"{' '.join(map(repr, sorted(lost)[:10]))}), so the model would answer as for an empty text")
+    return None
 
 
 def predict_run(run_dir, text: str, device="auto", top: int = 3) -> dict:

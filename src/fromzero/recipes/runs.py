@@ -175,12 +175,15 @@ def predict_run(run_dir, inputs, **kwargs) -> dict:
 
 # --- turning the command line's INPUT arguments into texts and files ------------------------------
 
-def classify_texts(texts: list[str], proba, top: int = 3) -> list[dict]:
+def classify_texts(texts: list[str], proba, top: int = 3, unreadable=None) -> list[dict]:
     """A text classifier's ``predict_many``: ``[{"input": text, "top": [(class, p), ...]}, ...]``, an
     empty text ``{"input": text, "error": ...}``; ``proba(texts) -> (class names, probabilities (N,
-    n_classes))`` scores the others in one call (one model load)."""
-    results = [{"input": t} if t.strip() else
-               {"input": t, "error": f"predict: text {i} of {len(texts)} ({t!r}): expected a sentence, got empty text"}
+    n_classes))`` scores the others in one call (one model load). ``unreadable(text)``, if given,
+    says why the model cannot read a text (None when it can): that text is an error too."""
+    def error(t):
+        return "expected a sentence, got empty text" if not t.strip() else unreadable(t) if unreadable else None
+    results = [{"input": t} if (e := error(t)) is None else
+               {"input": t, "error": f"predict: text {i} of {len(texts)} ({t!r}): {e}"}
                for i, t in enumerate(texts, 1)]
     good = [r["input"] for r in results if "error" not in r]
     if good:
@@ -269,16 +272,18 @@ def is_text(spec: dict) -> bool:
 
 
 def prediction_inputs(run_dir, spec: dict, args: list, file=None) -> tuple[list, list, list]:
-    """(inputs, notes, errors): what ``fromzero predict RUN ARGS... [--file FILE]`` predicts on.
+    """(inputs, notes, errors): what ``fromzero predict RUN ARGS... [--file FILE]...`` predicts on.
 
-    Text classifiers: each argument is a text, then the lines of ``file`` (``read_texts``); an
+    Text classifiers: each argument is a text, then the lines of ``file`` (``read_texts``; a path or
+    a list of them); an
     argument that names an existing file gets a note pointing to ``--file``. Image classifiers and
     forecasters: ``expand_paths`` of the arguments (image files, or CSV files).
     """
     if is_text(spec):
         notes = [f"{t!r} is read as a text, not as the file of that name (for one text per line: --file {t})"
                  for t in args if " " not in t and Path(t).is_file()]
-        return list(args) + (read_texts(file) if file else []), notes, []
+        files = [file] if isinstance(file, (str, Path)) else list(file or [])
+        return list(args) + [t for f in files for t in read_texts(f)], notes, []
     if file:
         raise ConfigError(f"predict: --file is for text classifiers; {run_dir} is {run_kind(spec).what}: give it "
                           "files, folders or globs as INPUT")

@@ -349,15 +349,20 @@ def load_task(task, data_dir=None, text_col: str = "text", label_col: str = "lab
 
 
 def case_note(labels: list[str]) -> str | None:
-    """A warning when labels differ only in case or surrounding spaces ('pos', 'Pos'): they stay separate
-    classes (a label is a string as written), which is rarely what a user meant."""
+    """A warning when labels differ only in case ('pos', 'Pos') or as written numbers ('1', '01', '1.0'):
+    they stay separate classes (a label is a string as written), which is rarely what a user meant."""
+    def key(v: str) -> str:
+        try:
+            return repr(float(v))
+        except ValueError:
+            return v.casefold()
     groups: dict[str, list[str]] = {}
     for v in labels:
-        groups.setdefault(v.strip().casefold(), []).append(v)
+        groups.setdefault(key(v), []).append(v)
     same = [g for g in groups.values() if len(g) > 1]
     if not same:
         return None
-    return ("warning: labels that differ only in case are separate classes: "
+    return ("warning: labels that differ only in case or in how a number is written are separate classes: "
             + "; ".join(" and ".join(map(repr, g)) for g in same)
             + f" ({len(labels)} classes in all); if they mean the same, write them the same way in the files")
 

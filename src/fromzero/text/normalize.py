@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 from dataclasses import asdict, dataclass
 
 from ..errors import DataError
@@ -195,5 +196,8 @@ def decode_error(path, data: bytes, e: UnicodeDecodeError, offset: int = 0, line
     at = offset + e.start
     line = line if line is not None else data[:e.start].count(b"\n") + 1
     enc = guess_encoding(data[max(0, e.start - 2000):e.start + 2000])
-    return DataError(f"{path}:{line}: not UTF-8 text (byte {at:,} is 0x{data[e.start]:02x}: {e.reason}); "
-                     f"it may be {enc}: convert it, e.g. iconv -f {enc} -t UTF-8 {path} > utf8.txt")
+    p = Path(str(path))
+    fix = (f"iconv -f {enc} -t UTF-8 {path} > {p.with_name(p.stem + '.utf8' + p.suffix)}"
+           if str(path) != "standard input" else f"iconv -f {enc} -t UTF-8 YOUR-FILE | fromzero ...")
+    return DataError(f"{path}:{line}: not UTF-8 text (byte {at:,} of the file is 0x{data[e.start]:02x}: "
+                     f"{e.reason}); it may be {enc}: convert it, e.g. {fix}")
