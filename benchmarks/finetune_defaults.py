@@ -8,7 +8,7 @@ on a 2-core AVX-512 Xeon about 2.8 times as fast (Chinese base 14 min, a ChnSent
     python benchmarks/finetune_defaults.py --sweep      # the learning-rate sweep behind the defaults (dev)
     python benchmarks/finetune_defaults.py --sweep --tasks cr --lrs 2e-4,3e-4,5e-4   # chosen rates, one task
     python benchmarks/finetune_defaults.py --small --threads 1   # ~10x cheaper bases, for a busy machine
-    python benchmarks/finetune_defaults.py --tasks cr --seeds 3  # seeds 0-2: mean accuracy, paired gain
+    python benchmarks/finetune_defaults.py --seeds 5            # seeds 0-4: mean accuracy, paired gain ± SE
 
 The steps, each a library call that the CLI also exposes:
 
@@ -31,6 +31,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -249,14 +250,17 @@ def gains(r: dict) -> list[float]:
 
 
 def table(results: dict) -> str:
-    """Mean test accuracy over the seeds; the gain is the mean of the paired per-seed gains."""
+    """Mean test accuracy over the seeds; the gain is the mean of the paired per-seed gains (± its
+    standard error over the seeds)."""
     out = ["| task | pre-trained + fine-tuned | from scratch | gain | gain per seed | naive Bayes | "
            "time per run (pre-trained / scratch) |", "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
     for name, r in results.items():
         p, s = r["pretrained"], r["scratch"]
         acc = {k: 100 * mean([m["test_accuracy"] for m in r[k]]) for k in r}
-        out.append(f"| {name} | {acc['pretrained']:.1f}% | {acc['scratch']:.1f}% | {mean(gains(r)):+.1f} | "
-                   f"{' / '.join(f'{g:+.1f}' for g in gains(r))} | {TASKS[name][1]:.1f}% | "
+        g = gains(r)
+        se = f" ± {statistics.stdev(g) / len(g) ** 0.5:.1f}" if len(g) > 1 else ""      # standard error over seeds
+        out.append(f"| {name} | {acc['pretrained']:.1f}% | {acc['scratch']:.1f}% | {mean(g):+.1f}{se} | "
+                   f"{' / '.join(f'{x:+.1f}' for x in g)} | {TASKS[name][1]:.1f}% | "
                    f"{mean([m['wall_s'] for m in p]) / 60:.1f} / {mean([m['wall_s'] for m in s]) / 60:.1f} min |")
     return "\n".join(out)
 
