@@ -421,7 +421,7 @@ def explain(o: dict) -> None:
     a = given(ExplainArgs, o)
     a.run = gpt_run(a.run)
     check_run(a.run, "explain")
-    from .explain.checks import COMPLETENESS_TOL
+    from .explain.checks import COMPLETENESS_TOL  # lazy: --help must not import torch
     from .explain.runs import check_explanations, explain_run  # lazy: --help must not import torch
 
     if a.check:

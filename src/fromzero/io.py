@@ -1,4 +1,5 @@
-"""Files, in one place: atomic writes, JSON, SHA-256-verified reads of embedded data, the cache.
+"""Files, in one place: atomic writes, JSON, SHA-256-verified reads of embedded data, the cache,
+and the error for a file that is not UTF-8 (``decode_error``).
 
 Every write goes to a temporary name in the same folder, is fsynced and renamed into place, so an
 interrupted save never leaves a half-written file at the target name. Nothing here imports torch.
@@ -185,3 +186,35 @@ def data_ref(data, builtins=()) -> str:
         return data
     path = Path(data).expanduser()
     return str(path.resolve()) if path.exists() else data
+
+
+# --- bytes that are not UTF-8 ------------------------------------------------------------------
+
+def guess_encoding(data: bytes) -> str:
+    """A likely encoding of ``data`` (bytes around a UTF-8 error): UTF-16 when it has a UTF-16
+    byte-order mark or NUL bytes, GB18030 when its non-ASCII bytes come in pairs and decode as
+    such (Chinese), else CP1252 (Western European)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data:
+        return "UTF-16"
+    high = [i for i, b in enumerate(data) if b >= 0x80]
+    paired = sum(1 for i in high if (i + 1 < len(data) and data[i + 1] >= 0x80) or (i and data[i - 1] >= 0x80))
+    if high and paired >= 0.8 * len(high):
+        try:
+            data.decode("gb18030")
+            return "GB18030"
+        except UnicodeDecodeError:
+            pass
+    return "CP1252"
+
+
+def decode_error(path, data: bytes, e: UnicodeDecodeError, offset: int = 0, line: int | None = None) -> DataError:
+    """The DataError for ``e`` raised decoding ``data`` (which starts at byte ``offset`` of the
+    file ``path``): where the bad byte is, and how to convert the file."""
+    at = offset + e.start
+    line = line if line is not None else data[:e.start].count(b"\n") + 1
+    enc = guess_encoding(data[max(0, e.start - 2000):e.start + 2000])
+    p = Path(str(path))
+    fix = (f"iconv -f {enc} -t UTF-8 {path} > {p.with_name(p.stem + '.utf8' + p.suffix)}"
+           if str(path) != "standard input" else f"iconv -f {enc} -t UTF-8 YOUR-FILE | fromzero ...")
+    return DataError(f"{path}:{line}: not UTF-8 text (byte {at:,} of the file is 0x{data[e.start]:02x}: "
+                     f"{e.reason}); it may be {enc}: convert it, e.g. {fix}")

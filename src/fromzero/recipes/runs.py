@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CheckpointError, ConfigError, DataError
-from ..io import read_json
-from ..text.normalize import decode_error
+from ..io import decode_error, read_json
 
 
 @dataclass(frozen=True)
