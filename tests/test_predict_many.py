@@ -188,6 +188,9 @@ def test_texts_after_an_option_are_inputs_too(runs, capsys):
     assert code == 0 and [d["input"] for d in json.loads(out)] == ["a good film", "-1 star", "--top"]
     code, out, _ = predict(capsys, runs / "ft", "--file", runs / "t1.txt", "--file", runs / "t2.txt", "--json")
     assert code == 0 and [d["input"] for d in json.loads(out)] == ["one", "two", "three"]   # every --file
+    code, out, err = predict(capsys, runs / "ft", "--file", runs / "t1.txt", "--file", runs / "nope.txt", "--json")
+    assert code == 1 and "--file" in err and "nope.txt: no such file" in err           # one bad file: its own error
+    assert [d["input"] for d in json.loads(out)] == ["one", "two"]                    # the others are answered
     with pytest.raises(SystemExit) as e:                     # argparse's error, as before
         predict(capsys, runs / "ft", "a good film", "--no-such-option")
     assert e.value.code == 2 and "unrecognized arguments: --no-such-option" in capsys.readouterr().err

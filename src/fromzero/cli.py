@@ -447,8 +447,9 @@ def explain(o: dict) -> None:
             what = f"{r['class']} ({r['probability'] * 100:.1f}%)" if "class" in r else \
                 f"next token {r['next_token']!r} ({r['probability'] * 100:.1f}%)"
         if "token_attributions" in r:
-            top = sorted(zip(r["tokens"], r["token_attributions"]), key=lambda t: -t[1])[:5]
-            what += "; tokens that pushed toward it most: " + ", ".join(f"{t!r} {v:+.3f}" for t, v in top)
+            ranked = sorted(zip(r["tokens"], r["token_attributions"]), key=lambda t: -t[1])
+            top = [(t, v) for t, v in ranked[:5] if v > 0]
+            what += "; tokens that pushed toward it most: " + (", ".join(f"{t!r} {v:+.3f}" for t, v in top) or "none")
         if r.get("note"):
             print(r["note"] if r["note"].startswith("note:") else f"note: {r['note']}", file=sys.stderr)
         if r.get("completeness_error", 0) > COMPLETENESS_TOL:

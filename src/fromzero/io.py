@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -192,19 +193,26 @@ def data_ref(data, builtins=()) -> str:
 
 def guess_encoding(data: bytes) -> str:
     """A likely encoding of ``data`` (bytes around a UTF-8 error): UTF-16 when it has a UTF-16
-    byte-order mark or NUL bytes, GB18030 when its non-ASCII bytes come in pairs and decode as
-    such (Chinese), else CP1252 (Western European)."""
+    byte-order mark or NUL bytes; when its non-ASCII bytes come in pairs, Shift-JIS if they decode as
+    such into Japanese (hiragana), else GB18030 if they decode as such (Chinese; the window may cut a
+    character at either end); else CP1252 (Western European), or ISO-8859-1 where a byte is one
+    CP1252 leaves undefined."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data:
         return "UTF-16"
     high = [i for i, b in enumerate(data) if b >= 0x80]
     paired = sum(1 for i in high if (i + 1 < len(data) and data[i + 1] >= 0x80) or (i and data[i - 1] >= 0x80))
     if high and paired >= 0.8 * len(high):
-        try:
-            data.decode("gb18030")
-            return "GB18030"
-        except UnicodeDecodeError:
-            pass
-    return "CP1252"
+        for enc in ("shift_jis", "gb18030"):
+            for a, b in ((0, 0), (1, 0), (0, 1), (1, 1)):
+                try:
+                    text = data[a:len(data) - b].decode(enc)
+                except UnicodeDecodeError:
+                    continue
+                wide = [c for c in text if ord(c) >= 0x80]
+                if enc == "gb18030" or sum("\u3040" <= c <= "\u309f" for c in wide) >= 0.1 * len(wide):
+                    return {"shift_jis": "SHIFT_JIS", "gb18030": "GB18030"}[enc]
+                break
+    return "ISO-8859-1" if any(b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) for b in data) else "CP1252"
 
 
 def decode_error(path, data: bytes, e: UnicodeDecodeError, offset: int = 0, line: int | None = None) -> DataError:
@@ -214,7 +222,9 @@ def decode_error(path, data: bytes, e: UnicodeDecodeError, offset: int = 0, line
     line = line if line is not None else data[:e.start].count(b"\n") + 1
     enc = guess_encoding(data[max(0, e.start - 2000):e.start + 2000])
     p = Path(str(path))
-    fix = (f"iconv -f {enc} -t UTF-8 {path} > {p.with_name(p.stem + '.utf8' + p.suffix)}"
+    new = p.with_name(p.stem + ".utf8" + p.suffix)
+    fix = (f"iconv -f {enc} -t UTF-8 {shlex.quote(str(path))} > {shlex.quote(str(new))}, check that the text "
+           f"reads right, and use that file (in a folder: in place of the old one)"
            if str(path) != "standard input" else f"iconv -f {enc} -t UTF-8 YOUR-FILE | fromzero ...")
     return DataError(f"{path}:{line}: not UTF-8 text (byte {at:,} of the file is 0x{data[e.start]:02x}: "
                      f"{e.reason}); it may be {enc}: convert it, e.g. {fix}")

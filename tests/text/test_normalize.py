@@ -183,3 +183,26 @@ def test_pretrain_and_evaluate_follow_strip_gutenberg(tmp_path, cache, capsys):
     assert "Gutenberg" not in capsys.readouterr().err
     evaluate_run(run, device="cpu")                        # the run's own setting: nothing cut
     assert "Gutenberg" not in capsys.readouterr().err
+
+
+def test_the_encoding_guess_survives_a_cut_character_and_knows_japanese_and_latin1():
+    """Issue #16's second cold review: a GB18030 file whose 4,000-byte window cut a character was
+    called CP1252, and the suggested iconv wrote mojibake that trained without complaint."""
+    from fromzero.io import guess_encoding
+
+    zh = ("今天天气很好，酒店的服务非常好，房间也很干净。" * 100).encode("gb18030")
+    assert {guess_encoding(zh[cut:cut + 2001]) for cut in range(4)} == {"GB18030"}
+    ja = ("今日はとても良い天気ですね。ホテルの部屋はきれいでした。" * 50).encode("shift_jis")
+    assert guess_encoding(ja[1:2000]) == "SHIFT_JIS"
+    assert guess_encoding("café naïve".encode("cp1252")) == "CP1252"
+    assert guess_encoding(b"abc \x81 def \xe9") == "ISO-8859-1"        # 0x81 is undefined in CP1252
+
+
+def test_the_iconv_suggestion_is_quoted_for_the_shell(tmp_path):
+    odd = tmp_path / "my file's (1).txt"
+    odd.write_bytes(b"caf\xe9\n")
+    with pytest.raises(DataError) as e:
+        train_tokenizer(odd)
+    cmd = str(e.value).split("e.g. ")[1].split(", check")[0]
+    import shlex
+    assert shlex.split(cmd)[-3:] == [str(odd), ">", str(tmp_path / "my file's (1).utf8.txt")]

@@ -82,6 +82,9 @@ def test_missing_and_bad_data_are_clear_errors(tmp_path, cache):
     (tmp_path / "empty.txt").write_text("")          # issue #16's cold review: "GPTConfig: vocab_size ... got 0"
     with pytest.raises(DataError, match=r"empty\.txt'?: no text in it \(empty\.txt: 0 bytes\)"):
         train_tokenizer(tmp_path / "empty.txt")
+    (tmp_path / "blank.txt").write_text("\n  \n\t\n" * 100)
+    with pytest.raises(DataError, match="no text in it"):
+        train_tokenizer(tmp_path / "blank.txt")
     small = tmp_path / "small.txt"
     small.write_text("abcdefgh")
     tok = train_tokenizer(small)

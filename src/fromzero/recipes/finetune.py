@@ -381,7 +381,8 @@ def unreadable(spec: dict, tok, text: str) -> str | None:
     lost = set(tok.unknown(text))
     if lost and all(c.isspace() or c in lost for c in text):
         return (f"none of its characters is in the base model's vocabulary ({len(lost)} distinct: "
-                f"{' '.join(map(repr, sorted(lost)[:10]))}), so the model would answer as for an empty text")
+                f"{' '.join(map(repr, sorted(lost)[:10]))}{' ...' if len(lost) > 10 else ''}), so the model "
+                f"would answer as for an empty text")
     return None
 
 

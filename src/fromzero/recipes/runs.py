@@ -281,8 +281,13 @@ def prediction_inputs(run_dir, spec: dict, args: list, file=None) -> tuple[list,
     if is_text(spec):
         notes = [f"{t!r} is read as a text, not as the file of that name (for one text per line: --file {t})"
                  for t in args if " " not in t and Path(t).is_file()]
-        files = [file] if isinstance(file, (str, Path)) else list(file or [])
-        return list(args) + [t for f in files for t in read_texts(f)], notes, []
+        texts, errors = list(args), []
+        for f in [file] if isinstance(file, (str, Path)) else list(file or []):
+            try:
+                texts += read_texts(f)
+            except DataError as e:          # one file that cannot be read is an error of its own
+                errors.append(f"--file {e}")
+        return texts, notes, errors
     if file:
         raise ConfigError(f"predict: --file is for text classifiers; {run_dir} is {run_kind(spec).what}: give it "
                           "files, folders or globs as INPUT")
