@@ -35,7 +35,7 @@ from .tokens import save_html, token_attributions, token_labels
 
 
 def _stem(text: str, i: int) -> str:
-    s = re.sub(r"[^\w.-]+", "_", Path(text).stem if Path(text).suffix else text)[:40].strip("_.")   # "good." -> good.explain.html
+    s = re.sub(r"[^\w.-]+", "_", Path(text).stem if Path(text).suffix else text)[:40].strip("_.").lstrip("-")   # "good." -> good.explain.html; no name that reads as an option
     return s or f"input-{i + 1}"
 
 

@@ -41,8 +41,8 @@ from ..lora import merge_lora
 from ..models.classifier import ClassifierConfig, GPTClassifier, count_params, freeze, param_groups
 from ..privacy.audit import membership_inference
 from ..privacy.dp import DifferentialPrivacy
-from ..text.labelled import (BUILTIN_TASKS, LabelledTask, LabelledText, PaddedBatches, encode_texts, load_task,
-                             normalize_text, read_labelled)
+from ..text.labelled import (BUILTIN_TASKS, LabelledTask, LabelledText, PaddedBatches, encode_texts, find_split,
+                             load_task, normalize_text, read_labelled)
 from ..text.tokenizer import load_tokenizer, save_tokenizer
 from ..train import KeepBest, Trainer, place
 from ..train.callbacks import StillImproving, tensorboard_if
@@ -300,6 +300,9 @@ def _eval_data(spec: dict, data_dir) -> tuple:
                   f"10% that chose the checkpoint): the accuracy says how well it fits them, not how it does on "
                   f"new text", file=sys.stderr)
         return read_labelled(data_dir, *cols), str(data_dir)
+    if data_dir is not None and Path(data_dir).is_dir() and find_split(Path(data_dir), "train") is None \
+            and (test_file := find_split(Path(data_dir), "test")) is not None:
+        return read_labelled(test_file, *cols), str(test_file)        # a folder of test data only
     if name in BUILTIN_TASKS:
         task: LabelledTask = load_task(name, data_dir, *cols)
     else:

@@ -262,7 +262,8 @@ def _builtin(b: BuiltinTask, data_dir, text_col, label_col) -> LabelledTask:
                         list(b.classes), b.normalize, sources={s: name for s, (name, _) in b.files.items()})
 
 
-def _find(folder: Path, split: str) -> Path | None:
+def find_split(folder: Path, split: str) -> Path | None:
+    """The file of ``split`` (train, dev, test) in a task folder: `train.tsv`, `validation.jsonl`, ...; or None."""
     found = [p for stem in SPLIT_NAMES[split] for p in sorted(folder.glob(stem + ".*"))
              if p.suffix.lower() in FORMATS]
     return found[0] if found else None
@@ -307,7 +308,7 @@ def load_task(task, data_dir=None, text_col: str = "text", label_col: str = "lab
     path = Path(task).expanduser()
     report, ignored = Report(), []
     if path.is_dir():
-        files = {s: _find(path, s) for s in SPLIT_NAMES}
+        files = {s: find_split(path, s) for s in SPLIT_NAMES}
         if files["train"] is None:
             raise DataError(f"{path}: no training file; expected train.tsv, train.csv or train.jsonl "
                             f"(and optionally dev.* and test.*)")
