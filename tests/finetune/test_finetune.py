@@ -215,7 +215,8 @@ def test_cli_finetune_evaluate_predict(tiny_gpt, tiny_task, tmp_path, capsys):
     assert "train.tsv is the file this run was trained on" in capsys.readouterr().err   # issue #16's cold review
     (tmp_path / "only-test").mkdir()                                       # a folder of test data only
     (tmp_path / "only-test" / "test.tsv").write_text((tiny_task / "test.tsv").read_text())
-    assert evaluate_run(out, tmp_path / "only-test", device="cpu")["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    only_test = evaluate_run(out, tmp_path / "only-test", device="cpu")
+    assert only_test["accuracy"] == pytest.approx(metrics["test_accuracy"])
     texts = ["the plot was superb and the music lovely", "an awful , dull movie"]
     classes, probs = predict_proba(out, texts)
     for text, p in zip(texts, probs):

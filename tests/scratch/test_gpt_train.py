@@ -40,7 +40,8 @@ def test_bad_text_files_are_data_errors_naming_the_file(tmp_path):
         read_text(str(empty))
     latin = tmp_path / "latin.txt"
     latin.write_bytes("abc\ncaf\u00e9".encode("latin-1"))
-    with pytest.raises(DataError, match=r"latin.txt:2: not UTF-8 text \(byte 7 of the file is 0xe9: .*it may be CP1252"):
+    with pytest.raises(DataError, match=r"latin.txt:2: not UTF-8 text \(byte 7 of the file is 0xe9: "
+                                        r".*it may be CP1252"):
         read_text(str(latin))
     utf16 = tmp_path / "utf16.txt"
     utf16.write_text("to be or not", encoding="utf-16")

@@ -35,7 +35,8 @@ from .tokens import save_html, token_attributions, token_labels
 
 
 def _stem(text: str, i: int) -> str:
-    s = re.sub(r"[^\w.-]+", "_", Path(text).stem if Path(text).suffix else text)[:40].strip("_.").lstrip("-")   # "good." -> good.explain.html; no name that reads as an option
+    s = re.sub(r"[^\w.-]+", "_", Path(text).stem if Path(text).suffix else text)[:40]
+    s = s.strip("_.").lstrip("-")        # "good." -> good.explain.html; no name that reads as an option
     return s or f"input-{i + 1}"
 
 
@@ -58,6 +59,7 @@ def explain_run(run_dir, inputs: list, out=None, device="cpu"):
     out = check_writable_dir(Path(out) if out else Path(run_dir) / "explain")
     model = load_model(run_dir, resolve_device(device))
     image = spec["task"] == "image-classification"
+
     def names(paths):    # compared without case: "Good" and "good" are one file on macOS and Windows
         return {str(Path(p).resolve()).casefold() for p in paths}
     taken = names(x for x in inputs if image)

@@ -123,8 +123,9 @@ def train_tokenizer(data, kind: str = "char", vocab_size: int = 4096, strip_gute
     files = corpus_files(data)
     tok = make_tokenizer(kind, _iter_lines(files, strip_gutenberg=strip_gutenberg), vocab_size=vocab_size)
     if kind == "char" and all(c.isspace() for c in tok.stoi):     # nothing, or only blank lines
-        sizes = ", ".join(f"{f.name}: {f.stat().st_size} bytes" for f in files[:3]) + (", ..." if len(files) > 3 else "")
-        raise DataError(f"--data {str(data)!r}: no text in it ({sizes}); expected a UTF-8 text file or a folder of them")
+        sizes = ", ".join(f"{f.name}: {f.stat().st_size} bytes" for f in files[:3])
+        raise DataError(f"--data {str(data)!r}: no text in it ({sizes}{', ...' if len(files) > 3 else ''}); "
+                        f"expected a UTF-8 text file or a folder of them")
     return tok
 
 
