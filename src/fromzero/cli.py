@@ -427,6 +427,8 @@ def explain(o: dict) -> None:
     if a.check:
         if a.input:
             raise ConfigError("explain --check: expected only RUN, got INPUT arguments too")
+        if "out" in o:
+            print("note: --out applies to INPUTs; --check writes no files", file=sys.stderr)
         r = check_explanations(a.run, a.examples, data_dir=a.data_dir, device=a.device)
         print(format_checks(r))
         failed = [k for k, v in _check_results(r) if not v["passed"] and "control" not in k]

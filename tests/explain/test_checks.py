@@ -129,8 +129,9 @@ def test_explain_on_a_gpt_run_draws_its_attention(tmp_path):
     assert len(result["token_attributions"]) == 8 and result["completeness_error"] < 0.01
     assert "<span" in (tmp_path / "lm" / "explain" / "to_be_or.explain.html").read_text(encoding="utf-8")
     assert (tmp_path / "lm" / "explain" / "to_be_or.attention.png").is_file()
-    r = run_cli(["explain", "lm", "--check", "--examples", "3"], tmp_path)
+    r = run_cli(["explain", "lm", "--check", "--examples", "3", "--out", "unused"], tmp_path)
     assert r.returncode == 0 and "PASS  attention" in r.stdout and "PASS  completeness" in r.stdout
+    assert "--out applies to INPUTs" in r.stderr and not (tmp_path / "unused").exists()
 
 
 @pytest.mark.parametrize("kind", ["gpt", "classifier"])
