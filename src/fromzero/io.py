@@ -210,7 +210,7 @@ def guess_encoding(data: bytes) -> str:
                     continue
                 wide = [c for c in text if ord(c) >= 0x80]
                 if enc == "gb18030" or sum("\u3040" <= c <= "\u309f" for c in wide) >= 0.1 * len(wide):
-                    return {"shift_jis": "SHIFT_JIS", "gb18030": "GB18030"}[enc]
+                    return enc.upper()
                 break
     return "ISO-8859-1" if any(b in (0x81, 0x8D, 0x8F, 0x90, 0x9D) for b in data) else "CP1252"
 

@@ -64,6 +64,7 @@ def token_attributions(model: nn.Module, idx: torch.Tensor, score, steps: int = 
     try:
         with torch.no_grad():
             full, at_base = (float(v) for v in run(torch.cat([emb, base])))
+        gap = full - at_base
         while True:
             nodes, weights = np.polynomial.legendre.leggauss(steps)       # on [-1, 1]
             alphas = torch.as_tensor((nodes + 1) / 2, dtype=emb.dtype, device=emb.device)[:, None, None]
@@ -74,7 +75,6 @@ def token_attributions(model: nn.Module, idx: torch.Tensor, score, steps: int = 
                 (gi,) = torch.autograd.grad((w[i:i + STEPS] * run(x)).sum(), x)
                 g += gi.sum(0, keepdim=True)
             a = ((emb - base) * g).sum(-1)[0].detach()
-            gap = full - at_base
             if abs(float(a.sum()) - gap) <= tol * max(abs(gap), 1e-6) or 2 * steps > max_steps:
                 break
             steps *= 2
@@ -95,10 +95,10 @@ def token_labels(tok, ids) -> list[str]:
         while "\ufffd" in tok.decode(ids[i:i + k]) and k < 4 and i + k < len(ids):
             k += 1                                          # the bytes of one character, split over tokens
         text = tok.decode(ids[i:i + k])
-        if k == 1 or "\ufffd" in text:
-            labels += [tok.decode([t]) for t in ids[i:i + k]] if k > 1 else [text]
-        else:
+        if k > 1 and "\ufffd" not in text:
             labels += [f"{text}[{j}/{k}]" for j in range(1, k + 1)]
+        else:                                               # a whole token, or bytes that make no character
+            labels += [tok.decode([t]) for t in ids[i:i + k]]
         i += k
     return labels
 
