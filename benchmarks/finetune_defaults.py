@@ -9,6 +9,8 @@ on a 2-core AVX-512 Xeon about 2.8 times as fast (Chinese base 14 min, a ChnSent
     python benchmarks/finetune_defaults.py --sweep --tasks cr --lrs 2e-4,3e-4,5e-4   # chosen rates, one task
     python benchmarks/finetune_defaults.py --small --threads 1   # ~10x cheaper bases, for a busy machine
     python benchmarks/finetune_defaults.py --seeds 5            # seeds 0-4: mean accuracy, paired gain ± SE
+    python benchmarks/finetune_defaults.py --tasks chnsenticorp --seeds 5 --work runs/finetune-zh-en \
+        --zh-blocks-from runs/finetune-defaults/base-en    # the Chinese base's blocks start from the English base's
 
 The steps, each a library call that the CLI also exposes:
 
@@ -115,15 +117,40 @@ def base_options(lang: str, quick: bool, threads: int, small: bool = False) -> d
     return dict(BASES[lang], **(SMALL_BASE if small else {}), **(QUICK_BASE if quick else {}), threads=threads)
 
 
+class StartBlocksFrom:
+    """A pre-training callback: before the first step, the Transformer blocks and the final norm take
+    the weights of the GPT run ``run`` (same width and depth; another tokenizer: the token embeddings
+    stay new). Cross-lingual transfer: the Chinese base starts from what the English one learnt."""
+    def __init__(self, run: Path):
+        self.run = run
+
+    def on_train_begin(self, trainer):
+        from safetensors.torch import load_file
+
+        if trainer.step:          # a resumed run has them already
+            return
+        own, theirs = trainer.model.state_dict(), load_file(str(self.run / "model.safetensors"))
+        take = {k: v for k, v in theirs.items() if not k.startswith(("wte.", "lm_head."))}
+        wrong = [k for k, v in take.items() if k not in own or own[k].shape != v.shape]
+        if wrong:
+            raise SystemExit(f"--zh-blocks-from {self.run}: its weights do not fit the Chinese base "
+                             f"({', '.join(wrong[:3])}): it needs the same depth and width")
+        trainer.model.load_state_dict(take, strict=False)
+        print(f"starting {len(take)} tensors (all but the token embeddings) from {self.run}", flush=True)
+
+
 def pretrain_base(lang: str, work: Path, datasets: Path, quick: bool, threads: int, verbose: int,
-                  small: bool = False) -> tuple[Path, float]:
+                  small: bool = False, blocks_from: Path | None = None) -> tuple[Path, float]:
     """The cached base ``lang`` in ``work``: reused when made with these settings, resumed from its
-    last checkpoint when interrupted, pre-trained (again) otherwise."""
+    last checkpoint when interrupted, pre-trained (again) otherwise. ``blocks_from``: a GPT run whose
+    blocks the base starts from (``StartBlocksFrom``)."""
     from fromzero.recipes.gpt import pretrain
 
     run, opts = work / f"base-{lang}", base_options(lang, quick, threads, small)
     marker, started = run / "benchmark.json", work / f"base-{lang}.json"
     wanted = {"options": {k: v for k, v in opts.items() if k != "threads"}, "task_copies": TASK_COPIES}
+    if blocks_from is not None:
+        wanted["blocks_from"] = hashlib.sha256((blocks_from / "model.safetensors").read_bytes()).hexdigest()[:16]
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         print(f"base {lang}: reusing {run} (delete it to pre-train again)", flush=True)
         return run, 0.0
@@ -138,7 +165,8 @@ def pretrain_base(lang: str, work: Path, datasets: Path, quick: bool, threads: i
             shutil.rmtree(run)
         print(f"base {lang}: pre-training {opts}", flush=True)
         started.write_text(json.dumps(wanted, indent=1))
-        pretrain(make_corpus(lang, datasets, work / f"corpus-{lang}", quick), out=run, verbose=verbose, **opts)
+        pretrain(make_corpus(lang, datasets, work / f"corpus-{lang}", quick), out=run, verbose=verbose,
+                 callbacks=[StartBlocksFrom(blocks_from)] if blocks_from is not None else (), **opts)
     marker.write_text(json.dumps(wanted, indent=1))
     return run, time.perf_counter() - t0
 
@@ -285,6 +313,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=1,
                     help="fine-tune each task and init with seeds 0..N-1 (weights of the head, or of all for "
                          "scratch, and data order); the table shows means and the paired gain (default 1)")
+    ap.add_argument("--zh-blocks-from", default=None, metavar="RUN",
+                    help="start the Chinese base's Transformer blocks from this GPT run's (same depth and width, "
+                         "e.g. runs/finetune-defaults/base-en; the token embeddings stay new); use its own --work")
     ap.add_argument("--verbose", type=int, default=0, help="1: progress bars; 0: one line per evaluation")
     args = ap.parse_args(argv)
     if args.lrs and not args.sweep:
@@ -311,12 +342,18 @@ def main(argv=None) -> int:
     missing = [t for t in set(tasks) | set(EN_TASKS) if not (datasets / t / "train.tsv").is_file()]
     if missing:
         ap.error(f"--datasets {datasets}: no {', '.join(f'{t}/train.tsv' for t in sorted(missing))}")
+    blocks_from = Path(args.zh_blocks_from) if args.zh_blocks_from else None
+    if blocks_from is not None and not (blocks_from / "model.safetensors").is_file():
+        ap.error(f"--zh-blocks-from: expected a pre-trained GPT run (a folder with model.safetensors), "
+                 f"got {args.zh_blocks_from}")
+    if blocks_from is not None and (work / "base-zh").resolve() == blocks_from.resolve():
+        ap.error("--zh-blocks-from: the run is the Chinese base this would write; give another --work")
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     bases, pre_s = {}, {}
     for lang in sorted({BASE_OF[t] for t in tasks}):
         bases[lang], pre_s[lang] = pretrain_base(lang, work, datasets, args.quick, args.threads, args.verbose,
-                                                 args.small)
+                                                 args.small, blocks_from if lang == "zh" else None)
     if args.pretrain_only:
         return 0
     if args.sweep:
@@ -336,7 +373,8 @@ def main(argv=None) -> int:
                "gain_points_per_seed": {n: gains(r) for n, r in results.items()},
                "naive_bayes": {n: TASKS[n][1] for n in results}, "quick": args.quick,
                "bases": {lang: base_options(lang, args.quick, args.threads, args.small) for lang in bases},
-               "task_copies": TASK_COPIES, "defaults": {"lr": DEFAULT_LR, "epochs": FinetuneConfig().epochs},
+               "task_copies": TASK_COPIES, "zh_blocks_from": args.zh_blocks_from,
+               "defaults": {"lr": DEFAULT_LR, "epochs": FinetuneConfig().epochs},
                "machine": {**machine(), "loadavg_end": os.getloadavg()}}
     (work / "results.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"\nTest accuracy with the defaults only (best-dev checkpoint; mean of {args.seeds} seed(s)):\n")

@@ -87,6 +87,29 @@ def test_finetuning_with_the_auxiliary_lm_loss(tiny_gpt, tiny_task, tmp_path):
         finetune(tiny_gpt, tiny_task, out=tmp_path / "dp", lm_weight=0.5, dp_epsilon=8.0)
 
 
+def test_the_linear_probe_trains_the_head_alone_and_then_everything_trains(tiny_gpt, tiny_task, tmp_path):
+    """LP-FT (``probe_epochs``): the head learns on the fixed features first; nothing else moves."""
+    from fromzero.recipes.finetune import _probe, finetune_config
+
+    task, tok = load_task(tiny_task), load_tokenizer(tiny_gpt)
+    model = GPTClassifier.from_pretrained(tiny_gpt, 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    acc0 = _accuracy(model, tok, task.test, task.labels)
+    train = PaddedBatches(encode_texts(tok, task.train.texts, 64), task.train.label_ids(task.labels), 16,
+                          shuffle=True)
+    dev = PaddedBatches(encode_texts(tok, task.dev.texts, 64), task.dev.label_ids(task.labels), 64)
+    _probe(model, finetune_config(task=str(tiny_task), probe_epochs=2, **FAST), train, dev, verbose=0)
+    after = model.state_dict()
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    assert moved == ["head.weight", "head.bias"], moved
+    assert all(p.requires_grad for p in model.parameters())       # then the whole model trains
+    assert _accuracy(model, tok, task.test, task.labels) > acc0 + 0.2, acc0
+    m = finetune(tiny_gpt, tiny_task, out=tmp_path / "lpft", verbose=0, **dict(FAST, probe_epochs=1))
+    assert m["test_accuracy"] >= 0.85
+    with pytest.raises(ConfigError, match="probe_epochs.*dp_epsilon"):
+        finetune(tiny_gpt, tiny_task, out=tmp_path / "dp", probe_epochs=1, dp_epsilon=8.0)
+
+
 def test_frozen_weights_stay_unchanged(tiny_gpt, tiny_task, tmp_path):
     m = finetune(tiny_gpt, tiny_task, out=tmp_path / "fz", verbose=0, freeze="embeddings,blocks:1",
                  **{**FAST, "epochs": 1})

@@ -3,9 +3,10 @@
 The recipe: load the GPT and its tokenizer from a ``fromzero pretrain`` run, put a
 classification head on it (``GPTClassifier``: mean-pooled final hidden states, dropout, a linear
 layer), train the whole model, or only some of it (``freeze``, LoRA adapters), with AdamW,
-per-layer learning rates (``layer_decay``) and warmup + cosine decay; evaluate on the dev split
-``evals_per_epoch`` times per epoch and keep the weights with the best dev accuracy (model
-selection), then report dev and test accuracy.
+per-layer learning rates (``layer_decay``) and warmup + cosine decay, optionally after a linear
+probe of the head alone (``probe_epochs``, LP-FT) or with GPT-1's auxiliary LM loss
+(``lm_weight``); evaluate on the dev split ``evals_per_epoch`` times per epoch and keep the
+weights with the best dev accuracy (model selection), then report dev and test accuracy.
 
 ``init="scratch"`` trains the same architecture, with the same tokenizer and recipe, from random
 weights: the baseline that shows what pre-training buys.
@@ -191,9 +192,11 @@ def _finetune(base_run: Path, cfg: FinetuneConfig, out: Path, verbose: int, call
               + (f", or more evaluations to choose from (--evals-per-epoch {2 * cfg.evals_per_epoch})"
                  if cfg.epochs * cfg.evals_per_epoch < 3 else ""))
     still = StillImproving("val_accuracy", advice=advice)
+    t0 = time.perf_counter()
+    if cfg.probe_epochs and not resume:    # before the model is wrapped for a distributed run
+        _probe(model, cfg, train, dev, verbose)
     trainer = _trainer(model, cfg, max_steps, out, verbose,
                        [*callbacks, *dp, *tensorboard_if(cfg.tensorboard, out), *([still] if is_main() else [])])
-    t0 = time.perf_counter()
     trainer.fit(train, max_steps=max_steps, eval_every=every, validation_data=dev, resume=resume)
     train_time = time.perf_counter() - t0
     if cfg.lora_rank and cfg.merge:
@@ -229,6 +232,31 @@ def _trainer(model, cfg: FinetuneConfig, total_steps: int, out: Path, verbose: i
                    grad_clip=None if cfg.dp_epsilon else cfg.grad_clip or None,   # DP clips each example's
                    schedule=WarmupCosine(int(cfg.warmup * total_steps), total_steps, cfg.min_lr_ratio),
                    run_dir=out, verbose=verbose, keep_checkpoints=1, **aux)
+
+
+PROBE_LR = 10     # the linear probe's peak learning rate, in multiples of the fine-tuning lr
+
+
+def _probe(model, cfg: FinetuneConfig, train, dev, verbose: int):
+    """LP-FT (Kumar et al. 2022): train the head alone on the fixed features for ``probe_epochs``
+    epochs, so that full fine-tuning starts from a head that fits them instead of a random one."""
+    fixed = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    for p in fixed:
+        p.requires_grad_(False)
+    steps = cfg.probe_epochs * len(train)
+    trainer = Trainer(model, optimizer=lambda m: torch.optim.AdamW(m.head.parameters(), lr=PROBE_LR * cfg.peak_lr,
+                                                                   weight_decay=cfg.weight_decay),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"], device=dist.init(cfg.device),
+                      schedule=WarmupCosine(int(cfg.warmup * steps), steps, 0.0), verbose=verbose, plot=False)
+    history = trainer.fit(train, max_steps=steps, eval_every=len(train), validation_data=dev).history
+    if verbose and is_main():
+        print(f"linear probe: the head alone for {cfg.probe_epochs} epoch(s) at lr {PROBE_LR * cfg.peak_lr:g}, "
+              f"dev accuracy {history['val_accuracy'][-1]:.4f}; now the whole model", file=sys.stderr)
+    for p in fixed:
+        p.requires_grad_(True)
+    if dist.world_size() > 1:     # each rank probed its own share of the data: all take rank 0's head
+        for p in model.head.parameters():
+            torch.distributed.broadcast(p.data, src=0)
 
 
 class AuxLMTrainer(Trainer):
