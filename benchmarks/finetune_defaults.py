@@ -28,6 +28,7 @@ WORK/results.json and a table on stdout, with naive-Bayes baselines from the dat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -131,12 +132,35 @@ class StartBlocksFrom:
             return
         own, theirs = trainer.model.state_dict(), load_file(str(self.run / "model.safetensors"))
         take = {k: v for k, v in theirs.items() if not k.startswith(("wte.", "lm_head."))}
-        wrong = [k for k, v in take.items() if k not in own or own[k].shape != v.shape]
+        wrong = [k for k, v in take.items() if k not in own or own[k].shape != v.shape] \
+            + [k for k in own if k not in take and not k.startswith(("wte.", "lm_head."))]
         if wrong:
             raise SystemExit(f"--zh-blocks-from {self.run}: its weights do not fit the Chinese base "
-                             f"({', '.join(wrong[:3])}): it needs the same depth and width")
+                             f"({', '.join(wrong[:3])}): it needs the same architecture")
         trainer.model.load_state_dict(take, strict=False)
         print(f"starting {len(take)} tensors (all but the token embeddings) from {self.run}", flush=True)
+
+
+def blocks_mismatch(run: Path, opts: dict) -> str | None:
+    """Why the GPT run ``run`` cannot give its blocks to a base made with ``opts`` (None if it can):
+    it must be a pre-trained GPT with the same architecture but for the vocabulary and dropout."""
+    from fromzero.models.configs import GPTConfig, gpt_config
+
+    spec = run / "model.json"
+    try:
+        info = json.loads(spec.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return f"expected a pre-trained GPT run (a folder with model.json and model.safetensors): {e}"
+    if info.get("name") != "gpt" or info.get("task") != "language-modeling" \
+            or not (run / "model.safetensors").is_file():
+        return (f"expected a GPT run of `fromzero pretrain gpt` (a language model), got a "
+                f"{info.get('task', 'unknown')} run of a {info.get('name', 'unknown')} model")
+    fields = {f.name for f in dataclasses.fields(GPTConfig)}
+    want = dataclasses.asdict(gpt_config(opts["preset"], **{k: v for k, v in opts.items() if k in fields}))
+    have = info.get("config", {})
+    differ = [f"{k} {have.get(k)!r} (the base: {v!r})" for k, v in want.items()
+              if k not in ("vocab_size", "dropout") and have.get(k) != v]
+    return f"its architecture differs: {', '.join(differ)}" if differ else None
 
 
 def pretrain_base(lang: str, work: Path, datasets: Path, quick: bool, threads: int, verbose: int,
@@ -314,8 +338,9 @@ def main(argv=None) -> int:
                     help="fine-tune each task and init with seeds 0..N-1 (weights of the head, or of all for "
                          "scratch, and data order); the table shows means and the paired gain (default 1)")
     ap.add_argument("--zh-blocks-from", default=None, metavar="RUN",
-                    help="start the Chinese base's Transformer blocks from this GPT run's (same depth and width, "
-                         "e.g. runs/finetune-defaults/base-en; the token embeddings stay new); use its own --work")
+                    help="start the Chinese base's Transformer blocks and final norm from this pre-trained GPT "
+                         "run's (the same architecture, e.g. runs/finetune-defaults/base-en; the token embeddings "
+                         "stay new); with its own --work")
     ap.add_argument("--verbose", type=int, default=0, help="1: progress bars; 0: one line per evaluation")
     args = ap.parse_args(argv)
     if args.lrs and not args.sweep:
@@ -343,11 +368,16 @@ def main(argv=None) -> int:
     if missing:
         ap.error(f"--datasets {datasets}: no {', '.join(f'{t}/train.tsv' for t in sorted(missing))}")
     blocks_from = Path(args.zh_blocks_from) if args.zh_blocks_from else None
-    if blocks_from is not None and not (blocks_from / "model.safetensors").is_file():
-        ap.error(f"--zh-blocks-from: expected a pre-trained GPT run (a folder with model.safetensors), "
-                 f"got {args.zh_blocks_from}")
-    if blocks_from is not None and (work / "base-zh").resolve() == blocks_from.resolve():
-        ap.error("--zh-blocks-from: the run is the Chinese base this would write; give another --work")
+    if blocks_from is not None:
+        if "chnsenticorp" not in tasks:
+            ap.error(f"--zh-blocks-from: it changes the Chinese base, which --tasks {','.join(tasks)} does not use")
+        if work.resolve() == (ROOT / "runs" / "finetune-defaults").resolve():
+            ap.error("--zh-blocks-from: give it its own --work folder (e.g. runs/finetune-zh-en), so that the "
+                     "default experiment's Chinese base and runs stay as they are")
+        if (work / "base-zh").resolve() == blocks_from.resolve():
+            ap.error("--zh-blocks-from: the run is the Chinese base this would write; give another --work")
+        if problem := blocks_mismatch(blocks_from, base_options("zh", args.quick, args.threads, args.small)):
+            ap.error(f"--zh-blocks-from {blocks_from}: {problem}")
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     bases, pre_s = {}, {}

@@ -19,6 +19,7 @@ It prints each run's accuracies and, per reading, the mean accuracy of each init
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -55,16 +56,16 @@ def probabilities(model, seqs: list[np.ndarray], batch: int = 64) -> np.ndarray:
                       for i in range(0, len(seqs), batch)]).numpy()
 
 
-def score_run(run: Path, texts: list[str], labels_of) -> dict[str, float]:
-    """Test accuracy of the saved classifier ``run`` under each reading."""
+def score_run(run: Path, test) -> dict[str, float]:
+    """Test accuracy of the saved classifier ``run`` on ``test`` (LabelledText) under each reading."""
     from fromzero.recipes.finetune import load_classifier, start_token
     from fromzero.text.labelled import encode_texts
 
     spec, model, tok = load_classifier(run, "cpu")
     model.eval()
     T = spec.get("max_length") or model.gpt.config.block_size
-    full = encode_texts(tok, texts, 10 ** 9, start=start_token(spec, tok))
-    y = np.array(labels_of(spec["labels"]))
+    full = encode_texts(tok, test.texts, 10 ** 9, start=start_token(spec, tok))
+    y = np.array(test.label_ids(spec["labels"]))
     seqs, owner = readings(full, T)
     p = {k: probabilities(model, v) for k, v in seqs.items()}
     p["windows"] = np.stack([p["windows"][owner == i].mean(0) for i in range(len(full))])
@@ -72,37 +73,55 @@ def score_run(run: Path, texts: list[str], labels_of) -> dict[str, float]:
     return {k: float((p[k].argmax(1) == y).mean()) for k in READINGS}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--task", default="chnsenticorp", help="a task of finetune_defaults.py (default chnsenticorp)")
-    ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 of finetune_defaults.py (default 5)")
-    ap.add_argument("--work", default=str(ROOT / "runs" / "finetune-defaults"), help="its work folder")
-    ap.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"), help="the datasets folder")
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args(argv)
+def test_split(run: Path, cache: dict):
+    """The test split of the task that ``run`` was fine-tuned on (its finetune.json), loaded once."""
     from fromzero.text.labelled import load_task
 
+    task = json.loads((run / "finetune.json").read_text(encoding="utf-8"))["task"]
+    if task not in cache:
+        cache[task] = load_task(task).test
+    return cache[task]
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from finetune_defaults import TASKS
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--task", default="chnsenticorp", choices=sorted(TASKS),
+                    help="a task of finetune_defaults.py (default chnsenticorp)")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 of finetune_defaults.py (default 5)")
+    ap.add_argument("--work", default=str(ROOT / "runs" / "finetune-defaults"), help="its work folder")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    if args.seeds < 1:
+        ap.error(f"--seeds: expected a count >= 1, got {args.seeds}")
+    if args.threads < 1:
+        ap.error(f"--threads: expected a count >= 1, got {args.threads}")
+    work = Path(args.work)
+    runs = {init: [work / (f"{args.task}-{init}" + (f"-seed{s}" if s else "")) for s in range(args.seeds)]
+            for init in ("pretrained", "scratch")}
+    missing = [str(r) for rs in runs.values() for r in rs if not (r / "finetune.json").is_file()]
+    if missing:
+        ap.error(f"no fine-tuned run in {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}: run "
+                 f"python benchmarks/finetune_defaults.py --tasks {args.task} --seeds {args.seeds} first "
+                 f"(with --work {args.work} if it is not the default)")
     torch.set_num_threads(args.threads)
-    work, test = Path(args.work), load_task(Path(args.datasets) / args.task).test
-    print(f"torch {torch.__version__}, {args.threads} threads; {args.task}: {len(test.texts):,} test texts")
+    print(f"torch {torch.__version__}, {args.threads} threads; {args.task}, {args.seeds} seed(s)")
     acc: dict[str, list[dict]] = {"pretrained": [], "scratch": []}
-    for init in acc:
-        for s in range(args.seeds):
-            run = work / (f"{args.task}-{init}" + (f"-seed{s}" if s else ""))
-            if not (run / "model.json").is_file():
-                print(f"error: {run} not found: run python benchmarks/finetune_defaults.py --tasks {args.task} "
-                      f"--seeds {args.seeds} first", file=sys.stderr)
-                return 1
-            acc[init].append(score_run(run, test.texts, test.label_ids))
+    tests: dict = {}
+    for init, rs in runs.items():
+        for s, run in enumerate(rs):
+            acc[init].append(score_run(run, test_split(run, tests)))
             print(f"{init:10s} seed {s}: " + "  ".join(f"{k} {100 * v:.1f}" for k, v in acc[init][-1].items()),
                   flush=True)
-    print(f"\n| reading | pre-trained | from scratch | gain ± SE ({args.seeds} seeds) |\n| --- | ---: | ---: | ---: |")
+    se_note = f", ± its standard error over the {args.seeds} seeds" if args.seeds > 1 else ""
+    print(f"\n| reading | pre-trained | from scratch | gain (paired{se_note}) |\n| --- | ---: | ---: | ---: |")
     for k in READINGS:
         pre, sc = ([100 * a[k] for a in acc[i]] for i in ("pretrained", "scratch"))
         gains = [a - b for a, b in zip(pre, sc)]
-        se = statistics.stdev(gains) / len(gains) ** 0.5 if len(gains) > 1 else float("nan")
-        print(f"| {k} | {statistics.mean(pre):.1f}% | {statistics.mean(sc):.1f}% | "
-              f"{statistics.mean(gains):+.1f} ± {se:.1f} |")
+        se = f" ± {statistics.stdev(gains) / len(gains) ** 0.5:.1f}" if len(gains) > 1 else ""
+        print(f"| {k} | {statistics.mean(pre):.1f}% | {statistics.mean(sc):.1f}% | {statistics.mean(gains):+.1f}{se} |")
     return 0
 
 

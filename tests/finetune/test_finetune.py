@@ -104,10 +104,16 @@ def test_the_linear_probe_trains_the_head_alone_and_then_everything_trains(tiny_
     assert moved == ["head.weight", "head.bias"], moved
     assert all(p.requires_grad for p in model.parameters())       # then the whole model trains
     assert _accuracy(model, tok, task.test, task.labels) > acc0 + 0.2, acc0
-    m = finetune(tiny_gpt, tiny_task, out=tmp_path / "lpft", verbose=0, **dict(FAST, probe_epochs=1))
-    assert m["test_accuracy"] >= 0.85
+    # --resume with no checkpoint yet (a run stopped during its probe) still probes
+    m = finetune(tiny_gpt, tiny_task, out=tmp_path / "lpft", verbose=0, resume=True, **dict(FAST, probe_epochs=1))
+    assert m["test_accuracy"] >= 0.85 and 0 < m.get("probe_dev_accuracy", -1) <= 1, m     # it probed
     with pytest.raises(ConfigError, match="probe_epochs.*dp_epsilon"):
         finetune(tiny_gpt, tiny_task, out=tmp_path / "dp", probe_epochs=1, dp_epsilon=8.0)
+    with pytest.raises(ConfigError, match="probe_epochs.*scratch"):
+        finetune(tiny_gpt, tiny_task, out=tmp_path / "sc", probe_epochs=1, init="scratch")
+    with pytest.raises(ConfigError, match="probe_epochs: only the head trains"):
+        finetune(tiny_gpt, tiny_task, out=tmp_path / "fb", verbose=0, freeze="backbone", **dict(FAST, probe_epochs=1))
+    assert not any((tmp_path / "fb").iterdir())            # the failed run leaves nothing behind
 
 
 def test_frozen_weights_stay_unchanged(tiny_gpt, tiny_task, tmp_path):

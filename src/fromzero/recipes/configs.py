@@ -216,8 +216,8 @@ class FinetuneConfig:
     merge: bool = opt(True, "save the LoRA adapters as they are instead of merging them into the weights")
     lm_weight: float = opt(0.0, "GPT-1's auxiliary objective: add this times the language-model loss of the "
                            "training texts to the classification loss while training (0: off)", range=">= 0")
-    probe_epochs: int = opt(0, "first train the head alone on the fixed pre-trained features for this many epochs "
-                            "(at 10x the lr), then the whole model: LP-FT, a linear probe then fine-tuning",
+    probe_epochs: int = opt(0, "LP-FT: first train the head alone for this many epochs (at 10x the lr) while the "
+                            "pre-trained weights stay fixed, a linear probe; then fine-tune as usual from that head",
                             range=">= 0")
     evals_per_epoch: int = opt(2, "dev evaluations (model-selection points) per epoch", range=">= 1")
     grad_clip: float = opt(1.0, range=">= 0")        # 0 = off; with --dp-epsilon, each text's gradient is clipped
@@ -244,6 +244,9 @@ class FinetuneConfig:
         if self.dp_epsilon and self.lm_weight:
             p.append(f"lm_weight: the auxiliary language-model loss is not one per-text gradient that DP-SGD "
                      f"can clip; got lm_weight={self.lm_weight:g} with dp_epsilon: use one or the other")
+        if self.init == "scratch" and self.probe_epochs:
+            p.append(f"probe_epochs: the linear probe fits the head to pre-trained features, and --scratch has none "
+                     f"(random weights); got probe_epochs={self.probe_epochs} with init='scratch': set it to 0")
         if self.dp_epsilon and self.probe_epochs:
             p.append(f"probe_epochs: the linear probe trains the head without DP-SGD's clipping and noise, outside "
                      f"the privacy budget; got probe_epochs={self.probe_epochs} with dp_epsilon: set it to 0")

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import continue_config, load_model, open_run, save_model
+from ..checkpoint import continue_config, list_checkpoints, load_model, open_run, save_model
 
 from ..io import check_writable_dir, read_json, save_json
 from ..device import autocast, resolve_device, seed_everything
@@ -193,8 +193,9 @@ def _finetune(base_run: Path, cfg: FinetuneConfig, out: Path, verbose: int, call
                  if cfg.epochs * cfg.evals_per_epoch < 3 else ""))
     still = StillImproving("val_accuracy", advice=advice)
     t0 = time.perf_counter()
-    if cfg.probe_epochs and not resume:    # before the model is wrapped for a distributed run
-        _probe(model, cfg, train, dev, verbose)
+    probe = None
+    if cfg.probe_epochs and not (resume and list_checkpoints(out)):   # a restored run has its head already
+        probe = _probe(model, cfg, train, dev, verbose)     # before the model is wrapped for a distributed run
     trainer = _trainer(model, cfg, max_steps, out, verbose,
                        [*callbacks, *dp, *tensorboard_if(cfg.tensorboard, out), *([still] if is_main() else [])])
     trainer.fit(train, max_steps=max_steps, eval_every=every, validation_data=dev, resume=resume)
@@ -209,7 +210,8 @@ def _finetune(base_run: Path, cfg: FinetuneConfig, out: Path, verbose: int, call
     metrics.update(best_eval=history.index(max(history)) + 1 if history else None, evals=len(history),
                    trainable_params=trainable, total_params=total, trainable_share=trainable / total,
                    frozen_params=len(frozen), train_time_s=train_time, mode=cfg.mode, lr=cfg.peak_lr,
-                   max_length=T, encoding=notes, still_improving=still.fired)
+                   max_length=T, encoding=notes, still_improving=still.fired,
+                   **({"probe_dev_accuracy": probe} if probe is not None else {}))
     if dp:
         metrics.update(epsilon=dp[0].epsilon, delta=dp[0].delta, noise_multiplier=dp[0].noise_multiplier,
                        max_grad_norm=cfg.dp_max_grad_norm)
@@ -237,26 +239,36 @@ def _trainer(model, cfg: FinetuneConfig, total_steps: int, out: Path, verbose: i
 PROBE_LR = 10     # the linear probe's peak learning rate, in multiples of the fine-tuning lr
 
 
-def _probe(model, cfg: FinetuneConfig, train, dev, verbose: int):
-    """LP-FT (Kumar et al. 2022): train the head alone on the fixed features for ``probe_epochs``
-    epochs, so that full fine-tuning starts from a head that fits them instead of a random one."""
+def _probe(model, cfg: FinetuneConfig, train, dev, verbose: int) -> float:
+    """LP-FT (Kumar et al. 2022): train the head alone for ``probe_epochs`` epochs while the rest stays
+    fixed (its dropout on, as in the fine-tuning that follows), so that fine-tuning starts from a head
+    that fits the pre-trained features instead of a random one. Returns the probe's dev accuracy."""
     fixed = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    if not fixed:
+        raise ConfigError(f"probe_epochs: only the head trains in this run (freeze={cfg.freeze!r}), so a probe "
+                          f"of the head alone would be the same training; got probe_epochs={cfg.probe_epochs}: "
+                          "drop it, or give more --epochs")
+    lr = PROBE_LR * cfg.peak_lr
+    if verbose and is_main():
+        print(f"linear probe: the head alone for {cfg.probe_epochs} epoch(s) at lr {lr:g}, the rest fixed",
+              file=sys.stderr)
     for p in fixed:
         p.requires_grad_(False)
     steps = cfg.probe_epochs * len(train)
-    trainer = Trainer(model, optimizer=lambda m: torch.optim.AdamW(m.head.parameters(), lr=PROBE_LR * cfg.peak_lr,
+    trainer = Trainer(model, optimizer=lambda m: torch.optim.AdamW(m.head.parameters(), lr=lr,
                                                                    weight_decay=cfg.weight_decay),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"], device=dist.init(cfg.device),
                       schedule=WarmupCosine(int(cfg.warmup * steps), steps, 0.0), verbose=verbose, plot=False)
     history = trainer.fit(train, max_steps=steps, eval_every=len(train), validation_data=dev).history
-    if verbose and is_main():
-        print(f"linear probe: the head alone for {cfg.probe_epochs} epoch(s) at lr {PROBE_LR * cfg.peak_lr:g}, "
-              f"dev accuracy {history['val_accuracy'][-1]:.4f}; now the whole model", file=sys.stderr)
+    accuracy = history["val_accuracy"][-1]
     for p in fixed:
         p.requires_grad_(True)
     if dist.world_size() > 1:     # each rank probed its own share of the data: all take rank 0's head
         for p in model.head.parameters():
             torch.distributed.broadcast(p.data, src=0)
+    if verbose and is_main():
+        print(f"linear probe: dev accuracy {accuracy:.4f}; now fine-tuning from this head", file=sys.stderr)
+    return float(accuracy)
 
 
 class AuxLMTrainer(Trainer):
