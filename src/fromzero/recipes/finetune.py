@@ -247,7 +247,7 @@ def _probe(model, cfg: FinetuneConfig, train, dev, verbose: int) -> float:
     if not fixed:
         raise ConfigError(f"probe_epochs: only the head trains in this run (freeze={cfg.freeze!r}), so a probe "
                           f"of the head alone would be the same training; got probe_epochs={cfg.probe_epochs}: "
-                          "drop it, or give more --epochs")
+                          "drop it (or give the head more --epochs)")
     lr = PROBE_LR * cfg.peak_lr
     if verbose and is_main():
         print(f"linear probe: the head alone for {cfg.probe_epochs} epoch(s) at lr {lr:g}, the rest fixed",
