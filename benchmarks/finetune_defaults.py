@@ -130,14 +130,13 @@ class StartBlocksFrom:
 
         if trainer.step:          # a resumed run has them already
             return
-        own, theirs = trainer.model.state_dict(), load_file(str(self.run / "model.safetensors"))
-        take = {k: v for k, v in theirs.items() if not k.startswith(("wte.", "lm_head."))}
-        wrong = [k for k, v in take.items() if k not in own or own[k].shape != v.shape] \
-            + [k for k in own if k not in take and not k.startswith(("wte.", "lm_head."))]
-        if wrong:
+        new = ("wte.", "lm_head.")       # the token embeddings (tied to the output layer) stay new
+        take = {k: v for k, v in load_file(str(self.run / "model.safetensors")).items() if not k.startswith(new)}
+        loaded = trainer.model.load_state_dict(take, strict=False)    # a shape mismatch raises here
+        wrong = loaded.unexpected_keys + [k for k in loaded.missing_keys if not k.startswith(new)]
+        if wrong:   # main() compared the architectures; this is the last guard
             raise SystemExit(f"--zh-blocks-from {self.run}: its weights do not fit the Chinese base "
                              f"({', '.join(wrong[:3])}): it needs the same architecture")
-        trainer.model.load_state_dict(take, strict=False)
         print(f"starting {len(take)} tensors (all but the token embeddings) from {self.run}", flush=True)
 
 
